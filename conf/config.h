@@ -1,0 +1,129 @@
+// The validated, immutable configuration (contract: ../shared/CONTRACT.md, "Configuration").
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lb/hash_key.h"
+
+namespace ringway::conf {
+
+using Duration = std::chrono::milliseconds;
+
+// host:port as written, split. `host` has no brackets for IPv6 ("::1").
+struct Endpoint {
+  std::string text;  // as in the file, e.g. "[::1]:8080"
+  std::string host;
+  uint16_t port = 0;
+};
+
+struct Backend {
+  std::string name;
+  Endpoint address;
+  uint32_t weight = 1;
+  bool backup = false;
+  bool drain = false;
+};
+
+struct Pool {
+  std::string name;
+  std::string hash_key_text = "source_ip";
+  lb::HashKeySpec hash_key;
+  double balance_factor = 0.0;  // 0 = off
+  uint32_t connect_retries = 2;
+  Duration drain_timeout{30000};
+  std::vector<Backend> backends;
+};
+
+struct Route {
+  std::string host;         // "" = any; exact, or "*.example.com"; lowercased (hosts match case-insensitively)
+  std::string path_prefix;  // "" = any
+  std::string pool;
+};
+
+enum class ListenerMode : uint8_t { Http, Tcp };
+
+struct Listener {
+  std::string name;
+  Endpoint bind;
+  ListenerMode mode = ListenerMode::Http;
+  std::string pool;  // default pool ("" when every request must match a route)
+  std::vector<Route> routes;
+};
+
+struct Timeouts {
+  Duration connect{5000};
+  Duration handshake{10000};
+};
+
+struct Limits {
+  uint64_t max_connections = 0;  // 0 = unlimited
+  uint64_t max_header_size = 16 * 1024;
+};
+
+struct Shutdown {
+  Duration delay{0};
+  Duration drain_timeout{30000};
+};
+
+// The WebSocket settings that the proxy enforces on every relayed connection. The loader refuses
+// non-zero ping_interval, idle_timeout, messages_per_second and burst until they are implemented.
+struct WebSocket {
+  uint64_t max_message_size = 16 * 1024 * 1024;  // larger message: Close 1009
+  Duration ping_interval{0};                      // 0 = ringway never pings
+  Duration idle_timeout{0};                       // 0 = no idle timeout
+  uint32_t messages_per_second = 0;               // 0 = no rate limit
+  uint32_t burst = 0;
+};
+
+struct Admin {
+  std::optional<Endpoint> bind;
+};
+
+struct Config {
+  std::string path;  // the file it came from
+  std::vector<Listener> listeners;
+  std::vector<Pool> pools;
+  WebSocket websocket;
+  Timeouts timeouts;
+  Limits limits;
+  Shutdown shutdown;
+  Admin admin;
+
+  // nullptr when no pool has that name.
+  const Pool* find_pool(std::string_view name) const;
+};
+
+// One problem found in a file, printed as "PATH:LINE:COL: error: MESSAGE" (1-based line and column).
+struct ConfigError {
+  std::string path;
+  int line = 0;
+  int column = 0;
+  std::string message;
+
+  std::string to_string() const;
+};
+
+struct LoadResult {
+  std::shared_ptr<const Config> config;  // null when errors is not empty
+  std::vector<ConfigError> errors;       // every error found, in file order
+};
+
+LoadResult load_config_file(const std::string& path);
+// For tests and reloads: `path` is only used in messages.
+LoadResult load_config_text(const std::string& text, const std::string& path);
+
+// "250ms", "5s", "2m", "1h" (a bare "0" is zero too). nullopt when malformed.
+std::optional<Duration> parse_duration(std::string_view text);
+// "512", "64KiB", "16MiB", "1GiB" (also KB/MB/GB as powers of 1000). nullopt when malformed.
+std::optional<uint64_t> parse_size(std::string_view text);
+// "host:port" or "[v6]:port" with a port from 1 to 65535 and a non-empty host; nullopt when
+// malformed. Host names are kept as written (resolved later); "*" is not special.
+std::optional<Endpoint> parse_endpoint(std::string_view text);
+
+}  // namespace ringway::conf
