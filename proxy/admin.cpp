@@ -1,0 +1,252 @@
+#include "proxy/admin.h"
+
+#include <memory>
+
+#include "proxy/http/request_head.h"
+#include "proxy/json.h"
+#include "proxy/log.h"
+#include "proxy/net.h"
+#include "proxy/worker.h"
+#include "ringway_version.h"
+
+namespace ringway {
+namespace {
+
+constexpr size_t kMaxAdminHead = 8 * 1024;
+constexpr uint64_t kAdminTimeoutMs = 10000;
+
+const char* reason_phrase(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 503: return "Service Unavailable";
+    default: return "Error";
+  }
+}
+
+// One admin connection: read one request head, answer, close. Frees itself when both handles close.
+struct AdminConnection {
+  AdminServer* server = nullptr;
+  uv_tcp_t tcp{};
+  uv_timer_t timer{};
+  uv_write_t write_req{};
+  uv_shutdown_t shutdown_req{};
+  std::string in;
+  std::string out;
+  int open = 2;
+  bool answered = false;
+  char slab[4096];
+
+  void close() {
+    if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp))) return;
+    auto done = [](uv_handle_t* h) {
+      auto* c = static_cast<AdminConnection*>(h->data);
+      if (--c->open == 0) delete c;
+    };
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp), done);
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer), done);
+  }
+
+  void answer(const AdminResponse& response) {
+    answered = true;
+    out = "HTTP/1.1 " + std::to_string(response.status) + " " + reason_phrase(response.status) +
+          "\r\nContent-Type: " + response.content_type +
+          "\r\nContent-Length: " + std::to_string(response.body.size()) +
+          "\r\nConnection: close\r\n\r\n" + response.body;
+    uv_buf_t buf = uv_buf_init(out.data(), static_cast<unsigned>(out.size()));
+    write_req.data = this;
+    uv_write(&write_req, reinterpret_cast<uv_stream_t*>(&tcp), &buf, 1, [](uv_write_t* req, int status) {
+      auto* c = static_cast<AdminConnection*>(req->data);
+      if (status < 0) {
+        c->close();
+        return;
+      }
+      c->shutdown_req.data = c;
+      // The client reads to EOF; we close once it has closed too (or the timer fires).
+      uv_shutdown(&c->shutdown_req, reinterpret_cast<uv_stream_t*>(&c->tcp), [](uv_shutdown_t*, int) {});
+    });
+  }
+
+  void on_read(ssize_t nread, const uv_buf_t* buf) {
+    if (nread < 0) {
+      close();
+      return;
+    }
+    if (answered) return;  // draining the client's leftovers until it closes
+    in.append(buf->base, static_cast<size_t>(nread));
+    const http::HeadParse parse = http::parse_request_head(in, kMaxAdminHead);
+    switch (parse.status) {
+      case http::HeadStatus::NeedMore:
+        return;
+      case http::HeadStatus::TooLarge:
+      case http::HeadStatus::Malformed:
+        answer(AdminResponse{400, "text/plain; charset=utf-8", "bad request\n"});
+        return;
+      case http::HeadStatus::Complete:
+        answer(server->handle(parse.head.method, parse.head.target));
+        return;
+    }
+  }
+};
+
+std::string_view path_of(std::string_view target) {
+  const size_t q = target.find('?');
+  return q == std::string_view::npos ? target : target.substr(0, q);
+}
+
+}  // namespace
+
+AdminServer::AdminServer(uv_loop_t* loop, Worker& worker) : loop_(loop), worker_(worker) {}
+
+bool AdminServer::start(const conf::Endpoint& bind, std::string& error) {
+  auto address = net::resolve(bind, error);
+  if (!address) return false;
+  uv_tcp_init(loop_, &handle_);
+  handle_.data = this;
+  listening_ = true;
+  int rc = uv_tcp_bind(&handle_, reinterpret_cast<const sockaddr*>(&*address), 0);
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&handle_), 128, on_connection);
+  if (rc != 0) {
+    error = "admin: cannot listen on " + bind.text + ": " + uv_strerror(rc);
+    stop();
+    return false;
+  }
+  log::info("admin listening", {{"bind", bind.text}});
+  return true;
+}
+
+void AdminServer::stop() {
+  if (!listening_) return;
+  listening_ = false;
+  uv_close(reinterpret_cast<uv_handle_t*>(&handle_), nullptr);
+}
+
+void AdminServer::on_connection(uv_stream_t* listener, int status) {
+  if (status < 0) return;
+  auto* server = static_cast<AdminServer*>(listener->data);
+  auto* c = new AdminConnection;
+  c->server = server;
+  uv_tcp_init(server->loop_, &c->tcp);
+  uv_timer_init(server->loop_, &c->timer);
+  c->tcp.data = c;
+  c->timer.data = c;
+  if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) {
+    c->close();
+    return;
+  }
+  uv_timer_start(&c->timer, [](uv_timer_t* t) { static_cast<AdminConnection*>(t->data)->close(); },
+                 kAdminTimeoutMs, 0);
+  uv_read_start(
+      reinterpret_cast<uv_stream_t*>(&c->tcp),
+      [](uv_handle_t* h, size_t, uv_buf_t* buf) {
+        auto* conn = static_cast<AdminConnection*>(h->data);
+        *buf = uv_buf_init(conn->slab, sizeof conn->slab);
+      },
+      [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+        static_cast<AdminConnection*>(s->data)->on_read(nread, buf);
+      });
+}
+
+AdminResponse AdminServer::handle(std::string_view method, std::string_view target) {
+  const std::string_view path = path_of(target);
+  if (path.starts_with("/pools/")) {
+    if (method != "POST") return {405, "text/plain; charset=utf-8", "use POST\n"};
+    if (path.ends_with("/drain")) return set_drain(path, true);
+    if (path.ends_with("/undrain")) return set_drain(path, false);
+    return {404, "text/plain; charset=utf-8", "not found\n"};
+  }
+  if (method != "GET" && method != "HEAD") return {405, "text/plain; charset=utf-8", "use GET\n"};
+  if (path == "/healthz") return {200, "text/plain; charset=utf-8", "ok\n"};
+  if (path == "/ready") {
+    if (ready()) return {200, "text/plain; charset=utf-8", "ready\n"};
+    return {503, "text/plain; charset=utf-8", shutting_down_ ? "shutting down\n" : "not ready\n"};
+  }
+  if (path == "/status") return {200, "application/json", status_json()};
+  return {404, "text/plain; charset=utf-8", "not found\n"};
+}
+
+bool AdminServer::ready() const {
+  if (shutting_down_ || !worker_.accepting()) return false;
+  const auto runtime = worker_.runtime();
+  for (const auto& pool : runtime->pools) {
+    bool any_up = false;
+    for (const auto& backend : pool->backends) {
+      if (!backend->draining.load(std::memory_order_relaxed)) any_up = true;
+    }
+    if (!any_up) return false;
+  }
+  return true;
+}
+
+// /pools/POOL/backends/NAME/drain|undrain
+AdminResponse AdminServer::set_drain(std::string_view path, bool drain) {
+  std::string_view rest = path.substr(std::string_view("/pools/").size());
+  const size_t slash = rest.find('/');
+  if (slash == std::string_view::npos) return {404, "text/plain; charset=utf-8", "not found\n"};
+  const std::string_view pool_name = rest.substr(0, slash);
+  rest = rest.substr(slash);
+  if (!rest.starts_with("/backends/")) return {404, "text/plain; charset=utf-8", "not found\n"};
+  rest = rest.substr(std::string_view("/backends/").size());
+  const size_t end = rest.rfind('/');
+  const std::string_view backend_name = rest.substr(0, end);
+
+  const auto runtime = worker_.runtime();
+  PoolRuntime* pool = runtime->find_pool(pool_name);
+  if (pool == nullptr) return {404, "text/plain; charset=utf-8", "no such pool\n"};
+  const size_t index = pool->backend_index(backend_name);
+  if (index == std::string_view::npos) return {404, "text/plain; charset=utf-8", "no such backend\n"};
+  pool->backends[index]->draining.store(drain, std::memory_order_relaxed);
+  log::info(drain ? "backend draining" : "backend undrained",
+            {{"pool", std::string(pool_name)}, {"backend", std::string(backend_name)}, {"by", "admin"}});
+  return {200, "text/plain; charset=utf-8", drain ? "draining\n" : "undrained\n"};
+}
+
+std::string AdminServer::status_json() const {
+  const auto runtime = worker_.runtime();
+  json::Writer w;
+  w.begin_object();
+  w.key("version").string(RINGWAY_VERSION);
+  w.key("generation").number(runtime->generation);
+  w.key("shutting_down").boolean(shutting_down_);
+  w.key("listeners").begin_array();
+  for (const auto& listener : worker_.listeners()) {
+    const conf::Listener& lc = *listener->runtime->config;
+    w.begin_object();
+    w.key("name").string(lc.name);
+    w.key("bind").string(lc.bind.text);
+    w.key("mode").string("http");
+    w.key("accepting").boolean(!listener->closing);
+    w.key("connections_active").number(listener->active);
+    w.key("connections_total").number(listener->total);
+    w.end_object();
+  }
+  w.end_array();
+  w.key("pools").begin_array();
+  for (const auto& pool : runtime->pools) {
+    w.begin_object();
+    w.key("name").string(pool->config->name);
+    w.key("hash_key").string(pool->config->hash_key_text);
+    w.key("backends").begin_array();
+    for (size_t i = 0; i < pool->backends.size(); ++i) {
+      const BackendRuntime& b = *pool->backends[i];
+      w.begin_object();
+      w.key("name").string(b.config->name);
+      w.key("address").string(b.config->address.text);
+      w.key("state").string(b.draining.load(std::memory_order_relaxed) ? "draining" : "up");
+      w.key("weight").number(b.config->weight);
+      w.key("backup").boolean(b.config->backup);
+      w.key("active_connections").number(pool->active[i].load(std::memory_order_relaxed));
+      w.key("connect_failures").number(b.connect_failures.load(std::memory_order_relaxed));
+      w.end_object();
+    }
+    w.end_array();
+    w.end_object();
+  }
+  w.end_array();
+  w.end_object();
+  return w.take() + "\n";
+}
+
+}  // namespace ringway

@@ -1,0 +1,307 @@
+// The relay half of a session: after the backend's 101, bytes flow both ways through a frame
+// tracker per direction. Payloads pass untouched; ringway only needs the frame boundaries, to count
+// messages, enforce limits and insert its own Close frames without corrupting either stream.
+//
+// Data path rules: reads land in the worker's slab; uv_try_write sends them on at once; only what
+// the kernel did not take is copied (into Flow::pending), and reading from the source stops until
+// it is written (backpressure). No allocation while bytes flow freely.
+#include <algorithm>
+#include <cstring>
+
+#include "proxy/handshake_state.h"
+#include "proxy/log.h"
+#include "proxy/session.h"
+#include "proxy/session_callbacks.h"
+#include "proxy/worker.h"
+
+namespace ringway {
+namespace {
+
+uv_stream_t* stream(uv_tcp_t* tcp) { return reinterpret_cast<uv_stream_t*>(tcp); }
+
+// True when the backend negotiated permessage-deflate (its frames and the client's then carry RSV1).
+bool negotiated_deflate(std::string_view response_head) {
+  // Header names are case-insensitive; the value is a list of extensions.
+  std::string lower(response_head);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const size_t at = lower.find("\r\nsec-websocket-extensions:");
+  if (at == std::string::npos) return false;
+  const size_t end = lower.find("\r\n", at + 2);
+  return lower.substr(at, end - at).find("permessage-deflate") != std::string::npos;
+}
+
+}  // namespace
+
+void Session::FlowSink::on_frame_end(const ws::FrameHeader& header, bool /*message_end*/) {
+  if (header.opcode != static_cast<uint8_t>(ws::Opcode::Close) || flow->saw_close) return;
+  flow->saw_close = true;
+  flow->closed_first = !flow->peer->saw_close && !flow->peer->close_sent;
+}
+
+void Session::begin_relay(size_t response_head_end) {
+  HandshakeState& hs = *handshake_;
+  uv_timer_stop(&timer_);
+  phase_ = Phase::Relaying;
+  status_sent_ = 101;
+  const std::string response(hs.response_bytes);
+  const std::string pipelined = hs.head.substr(hs.parse.head.head_length);
+  if (negotiated_deflate(std::string_view(response).substr(0, response_head_end))) {
+    c2b_.tracker.allow_rsv1(true);
+    b2c_.tracker.allow_rsv1(true);
+  }
+  handshake_.reset();  // an established WebSocket keeps no handshake buffers
+
+  const auto* bytes = reinterpret_cast<const uint8_t*>(response.data());
+  uv_read_start(stream(&client_), SessionCallbacks::alloc, SessionCallbacks::client_read);
+  // The backend is already being read (its answer came that way).
+  if (!write_through(b2c_, std::span(bytes, response_head_end))) return;
+  relay_bytes(b2c_, std::span(bytes + response_head_end, response.size() - response_head_end));
+  if (phase_ != Phase::Relaying) return;
+  relay_bytes(c2b_, std::span(reinterpret_cast<const uint8_t*>(pipelined.data()), pipelined.size()));
+  if (phase_ != Phase::Relaying) return;
+  if (going_away_) go_away();
+}
+
+void Session::on_relay_read(Flow& flow, ssize_t nread, const uv_buf_t* buf) {
+  if (nread < 0) {
+    on_flow_ended(flow, static_cast<int>(nread));
+    return;
+  }
+  relay_bytes(flow, std::span(reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread)));
+}
+
+void Session::relay_bytes(Flow& flow, std::span<const uint8_t> bytes) {
+  while (!bytes.empty() && phase_ == Phase::Relaying) {
+    if (flow.violated) return;  // a broken stream: nothing more from it is looked at
+    size_t take = bytes.size();
+    if (flow.insert_size != 0 && !flow.tracker.at_frame_boundary()) {
+      // A frame of ours waits: pass on exactly the rest of the current frame, then insert it.
+      const uint64_t left = flow.tracker.payload_remaining();  // 0 while inside a header
+      take = left == 0 ? 1 : static_cast<size_t>(std::min<uint64_t>(left, take));
+    }
+    const std::span<const uint8_t> chunk = bytes.first(take);
+    const ws::FeedResult result = flow.tracker.feed(chunk, flow.sink);
+    flow.bytes += result.consumed;
+    if (!flow.discard && result.consumed != 0) {
+      if (!write_through(flow, chunk.first(result.consumed))) return;
+    }
+    if (result.error != ws::FrameError::None) {
+      on_protocol_violation(flow, result.error);
+      return;
+    }
+    bytes = bytes.subspan(take);
+    if (flow.insert_size != 0 && flow.tracker.at_frame_boundary()) emit_insert(flow);
+  }
+  if (phase_ == Phase::Relaying) maybe_finish();
+}
+
+// Sends bytes on to flow.to: at once if the kernel takes them, else keeps the rest and stops
+// reading flow.from until they are written. Returns false when the session is ending.
+bool Session::write_through(Flow& flow, std::span<const uint8_t> bytes) {
+  if (bytes.empty()) return true;
+  if (flow.to == &backend_ && backend_dead_) return true;  // nowhere to go; dropped
+  if (flow.writing) {
+    flow.backlog.insert(flow.backlog.end(), bytes.begin(), bytes.end());
+    return true;
+  }
+  uv_buf_t buf = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(bytes.data())),
+                             static_cast<unsigned>(bytes.size()));
+  int written = uv_try_write(stream(flow.to), &buf, 1);
+  if (written == UV_EAGAIN) written = 0;
+  if (written < 0) {
+    on_write_failed(flow);
+    return phase_ == Phase::Relaying;
+  }
+  if (static_cast<size_t>(written) == bytes.size()) return true;
+  flow.pending.assign(bytes.begin() + written, bytes.end());
+  flow.writing = true;
+  flow.write_req.data = this;
+  uv_buf_t rest = uv_buf_init(reinterpret_cast<char*>(flow.pending.data()),
+                              static_cast<unsigned>(flow.pending.size()));
+  const int rc = uv_write(&flow.write_req, stream(flow.to), &rest, 1,
+                          &flow == &c2b_ ? SessionCallbacks::c2b_written : SessionCallbacks::b2c_written);
+  if (rc != 0) {
+    flow.writing = false;
+    on_write_failed(flow);
+    return phase_ == Phase::Relaying;
+  }
+  if (!flow.eof) uv_read_stop(stream(flow.from));  // backpressure: wait for the peer
+  return true;
+}
+
+void Session::on_flow_written(Flow& flow, int status) {
+  flow.writing = false;
+  if (phase_ != Phase::Relaying) return;  // UV_ECANCELED while closing, or already ending
+  if (status < 0) {
+    on_write_failed(flow);
+    return;
+  }
+  if (!flow.backlog.empty()) {
+    // Queued while writing (ringway's own frames, or the 101 head): send it the same way.
+    std::vector<uint8_t> queued;
+    queued.swap(flow.backlog);
+    std::vector<uint8_t>().swap(flow.pending);
+    if (!write_through(flow, queued)) return;
+    if (flow.writing) return;
+  }
+  std::vector<uint8_t>().swap(flow.pending);  // release: no buffer while idle
+  resume_reading(flow);
+  if (flow.shutdown_wanted) shutdown_write(flow);
+  maybe_finish();
+}
+
+void Session::resume_reading(Flow& flow) {
+  if (flow.eof || flow.writing) return;
+  uv_read_start(stream(flow.from), SessionCallbacks::alloc,
+                &flow == &c2b_ ? SessionCallbacks::client_read : SessionCallbacks::backend_read);
+}
+
+void Session::on_write_failed(Flow& flow) {
+  if (flow.to == &client_) {
+    close(CloseReason::ClientError);
+    return;
+  }
+  // The backend cannot take bytes any more: it is gone, as if it had reset.
+  on_flow_ended(b2c_, UV_EPIPE);
+}
+
+// `from` of this flow ended: EOF (status UV_EOF) or an error such as a reset.
+void Session::on_flow_ended(Flow& flow, int status) {
+  if (flow.eof) return;
+  flow.eof = true;
+  uv_read_stop(stream(flow.from));
+  if (!flow.tracker.at_frame_boundary()) flow.insert_impossible = true;
+  if (&flow == &b2c_) {
+    if (status != UV_EOF) backend_dead_ = true;
+    if (!b2c_.saw_close && !c2b_.close_sent) {
+      // The backend went away without a Close: tell the client to reconnect (1012), so that it
+      // lands, by the hash, on a live backend.
+      backend_dead_ = true;
+      reason_ = CloseReason::BackendVanished;
+      c2b_.discard = true;
+      log::warn("backend went away without a close",
+                {{"pool", pool_->config->name},
+                 {"backend", pool_->backends[backend_index_]->config->name},
+                 {"client", client_ip_},
+                 {"error", status == UV_EOF ? "eof" : uv_strerror(status)}});
+      send_close(b2c_, 1012, "backend went away");
+    } else {
+      if (reason_ == CloseReason::None) {
+        reason_ = c2b_.closed_first ? CloseReason::ClientClosed : CloseReason::BackendClosed;
+      }
+      shutdown_write(b2c_);  // propagate the backend's end to the client
+    }
+  } else {
+    if (status != UV_EOF) {
+      close(CloseReason::ClientError);
+      return;
+    }
+    if (reason_ == CloseReason::None) {
+      reason_ = b2c_.closed_first ? CloseReason::BackendClosed : CloseReason::ClientClosed;
+    }
+    shutdown_write(c2b_);  // propagate the client's end to the backend
+  }
+  start_close_grace();
+  maybe_finish();
+}
+
+void Session::on_protocol_violation(Flow& flow, ws::FrameError error) {
+  // From here the offender's bytes are read and dropped (closing with unread input would make the
+  // kernel send RST, which could destroy our Close before the peer reads it).
+  flow.violated = true;
+  flow.discard = true;
+  const bool too_big = error == ws::FrameError::MessageTooBig;
+  const bool from_client = &flow == &c2b_;
+  reason_ = too_big ? CloseReason::TooBig : CloseReason::Protocol;
+  log::warn(too_big ? "message too big" : "websocket protocol violation",
+            {{"from", from_client ? "client" : "backend"},
+             {"error", ws::to_string(error)},
+             {"client", client_ip_},
+             {"backend", pool_->backends[backend_index_]->config->name}});
+  // The side that broke the rules gets 1002 (or 1009); the other side 1001, going away.
+  Flow& toward_offender = from_client ? b2c_ : c2b_;
+  Flow& toward_other = from_client ? c2b_ : b2c_;
+  send_close(toward_offender, too_big ? 1009 : 1002, too_big ? "message too big" : "protocol error");
+  send_close(toward_other, 1001, "going away");
+  // The offender's stream is broken, so its Close reply cannot be recognised: after our Close it
+  // gets a TCP FIN, and it is done when it closes its side.
+  shutdown_write(toward_offender);
+  start_close_grace();
+  maybe_finish();
+}
+
+void Session::go_away() {
+  going_away_ = true;
+  if (phase_ != Phase::Relaying) return;  // begin_relay calls back once the upgrade completes
+  if (reason_ == CloseReason::None) reason_ = CloseReason::Shutdown;
+  send_close(b2c_, 1001, "going away");
+  send_close(c2b_, 1001, "going away");
+  start_close_grace();
+  maybe_finish();
+}
+
+// Queues ringway's own Close in the stream `toward` (b2c_ = toward the client, c2b_ = toward the
+// backend) at its next frame boundary; from then on the peer's data frames are not forwarded.
+void Session::send_close(Flow& toward, uint16_t code, std::string_view reason) {
+  if (toward.close_sent || toward.insert_size != 0) return;
+  if (&toward == &c2b_ && backend_dead_) return;
+  const bool to_backend = &toward == &c2b_;
+  std::array<uint8_t, 4> mask{};
+  if (to_backend) {
+    // A client-side frame must be masked; the key needs to be unpredictable only against a
+    // hostile *sender* of the payload, which ringway itself is not, so a cheap source will do.
+    const uint64_t r = uv_hrtime() * 0x9E3779B97F4A7C15ULL;
+    std::memcpy(mask.data(), &r, 4);
+  }
+  toward.insert_size = static_cast<uint8_t>(
+      ws::write_close_frame(toward.insert, code, reason, to_backend ? &mask : nullptr));
+  if (toward.tracker.at_frame_boundary()) {
+    emit_insert(toward);
+  } else if (toward.insert_impossible) {
+    toward.insert_size = 0;
+    toward.close_sent = true;  // nothing valid can be sent: the TCP close will have to do
+  }
+}
+
+void Session::emit_insert(Flow& flow) {
+  const uint8_t size = flow.insert_size;
+  flow.insert_size = 0;
+  flow.close_sent = true;
+  flow.discard = true;  // after our Close, the peer's data frames are not forwarded any more
+  if (!write_through(flow, std::span<const uint8_t>(flow.insert.data(), size))) return;
+  if (flow.shutdown_wanted && !flow.writing) shutdown_write(flow);
+}
+
+void Session::shutdown_write(Flow& flow) {
+  if (flow.shutdown_sent) return;
+  if (flow.to == &backend_ && backend_dead_) return;
+  if (flow.writing || flow.insert_size != 0) {
+    flow.shutdown_wanted = true;  // after the pending bytes
+    return;
+  }
+  flow.shutdown_sent = true;
+  flow.shutdown_req.data = this;
+  uv_shutdown(&flow.shutdown_req, stream(flow.to), [](uv_shutdown_t*, int) {});
+}
+
+void Session::start_close_grace() {
+  if (grace_armed_) return;
+  grace_armed_ = true;
+  arm_timer(TimerPurpose::Linger, kCloseGraceMs);
+}
+
+// The session ends once each peer is done (it ended its side, or answered ringway's Close, or broke
+// the protocol) and nothing is left to write to a peer that can still take it.
+void Session::maybe_finish() {
+  if (phase_ != Phase::Relaying) return;
+  const bool client_done = c2b_.eof || (b2c_.close_sent && c2b_.saw_close);
+  const bool backend_done = backend_dead_ || b2c_.eof || (c2b_.close_sent && b2c_.saw_close);
+  if (!client_done || !backend_done) return;
+  const bool flushed = !b2c_.writing && b2c_.insert_size == 0 &&
+                       (backend_dead_ || (!c2b_.writing && c2b_.insert_size == 0));
+  if (!flushed) return;
+  close(reason_ == CloseReason::None ? CloseReason::ClientClosed : reason_);
+}
+
+}  // namespace ringway

@@ -1,0 +1,121 @@
+#include "proxy/runtime.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "proxy/net.h"
+
+namespace ringway {
+namespace {
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
+           return std::tolower(x) == std::tolower(y);
+         });
+}
+
+// Host header without the port: "chat.example.com:8080" -> "chat.example.com", "[::1]:80" -> "[::1]".
+std::string_view strip_port(std::string_view host) {
+  if (!host.empty() && host.front() == '[') {
+    const size_t close = host.find(']');
+    return close == std::string_view::npos ? host : host.substr(0, close + 1);
+  }
+  const size_t colon = host.rfind(':');
+  return colon == std::string_view::npos ? host : host.substr(0, colon);
+}
+
+bool host_matches(std::string_view pattern, std::string_view host) {
+  if (pattern.empty()) return true;
+  if (pattern.size() > 2 && pattern[0] == '*' && pattern[1] == '.') {
+    const std::string_view suffix = pattern.substr(1);  // ".example.com"
+    return host.size() > suffix.size() &&
+           iequals(host.substr(host.size() - suffix.size()), suffix);
+  }
+  return iequals(pattern, host);
+}
+
+}  // namespace
+
+size_t PoolRuntime::backend_index(std::string_view name) const {
+  for (size_t i = 0; i < backends.size(); ++i) {
+    if (backends[i]->config->name == name) return i;
+  }
+  return std::string_view::npos;
+}
+
+const PoolRuntime* ListenerRuntime::route(std::string_view host_header, std::string_view target) const {
+  const std::string_view host = strip_port(host_header);
+  for (const RouteRuntime& r : routes) {
+    if (!host_matches(r.host, host)) continue;
+    if (!r.path_prefix.empty() && target.substr(0, r.path_prefix.size()) != r.path_prefix) continue;
+    return r.pool;
+  }
+  return default_pool;
+}
+
+PoolRuntime* Runtime::find_pool(std::string_view name) const {
+  for (const auto& pool : pools) {
+    if (pool->config->name == name) return pool.get();
+  }
+  return nullptr;
+}
+
+std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> config, uint64_t generation,
+                                       std::vector<std::string>& errors) {
+  auto runtime = std::make_shared<Runtime>();
+  runtime->config = config;
+  runtime->generation = generation;
+
+  for (const conf::Pool& pool_config : config->pools) {
+    std::vector<lb::BackendEntry> entries;
+    entries.reserve(pool_config.backends.size());
+    for (const conf::Backend& b : pool_config.backends) {
+      entries.push_back(lb::BackendEntry{b.name, b.weight, b.backup});
+    }
+    auto pool = std::make_unique<PoolRuntime>(lb::SelectionTable(std::move(entries)));
+    pool->config = &pool_config;
+    pool->active = std::make_unique<std::atomic<uint32_t>[]>(pool_config.backends.size());
+    for (const conf::Backend& b : pool_config.backends) {
+      auto backend = std::make_unique<BackendRuntime>();
+      backend->config = &b;
+      backend->draining = b.drain;
+      std::string error;
+      if (auto address = net::resolve(b.address, error)) {
+        backend->address = *address;
+        backend->address_text = net::address_text(*address);
+      } else {
+        errors.push_back("pool \"" + pool_config.name + "\" backend \"" + b.name + "\": " + error);
+      }
+      pool->backends.push_back(std::move(backend));
+    }
+    runtime->pools.push_back(std::move(pool));
+  }
+
+  for (const conf::Listener& listener_config : config->listeners) {
+    ListenerRuntime listener;
+    listener.config = &listener_config;
+    std::string error;
+    if (auto address = net::resolve(listener_config.bind, error)) {
+      listener.bind = *address;
+    } else {
+      errors.push_back("listener \"" + listener_config.name + "\": " + error);
+    }
+    if (!listener_config.pool.empty()) listener.default_pool = runtime->find_pool(listener_config.pool);
+    for (const conf::Route& r : listener_config.routes) {
+      listener.routes.push_back(RouteRuntime{lower(r.host), r.path_prefix, runtime->find_pool(r.pool)});
+    }
+    runtime->listeners.push_back(std::move(listener));
+  }
+  if (!errors.empty()) return nullptr;
+  return runtime;
+}
+
+}  // namespace ringway

@@ -1,0 +1,425 @@
+// The handshake half of a session: from accept to the backend's 101 (or to the error answer).
+// The relay half is in relay.cpp.
+#include "proxy/session.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "lb/hash_key.h"
+#include "lb/selector.h"
+#include "proxy/handshake_state.h"
+#include "proxy/log.h"
+#include "proxy/net.h"
+#include "proxy/session_callbacks.h"
+#include "proxy/worker.h"
+
+namespace ringway {
+namespace {
+
+// A backend's answer head larger than this is not a WebSocket answer we want to buffer.
+constexpr size_t kMaxResponseHead = 64 * 1024;
+
+}  // namespace
+
+Session::Session(Worker& worker, ListenerState& listener, std::shared_ptr<const Runtime> runtime)
+    : worker_(worker),
+      listener_(listener),
+      runtime_(std::move(runtime)),
+      c2b_(ws::Direction::ClientToServer, runtime_->config->websocket.max_message_size),
+      b2c_(ws::Direction::ServerToClient, runtime_->config->websocket.max_message_size) {
+  client_.data = this;
+  backend_.data = this;
+  timer_.data = this;
+  c2b_.from = b2c_.to = &client_;
+  c2b_.to = b2c_.from = &backend_;
+  c2b_.sink.flow = &c2b_;
+  b2c_.sink.flow = &b2c_;
+  c2b_.peer = &b2c_;
+  b2c_.peer = &c2b_;
+}
+
+Session::~Session() = default;
+
+bool Session::accept(uv_stream_t* server) {
+  uv_loop_t* loop = worker_.loop();
+  uv_tcp_init(loop, &client_);
+  uv_timer_init(loop, &timer_);
+  open_handles_ = 2;
+  started_ms_ = uv_now(loop);
+  worker_.session_started(*this);
+  ++listener_.active;
+  ++listener_.total;
+
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&client_)) != 0) {
+    close(CloseReason::ClientError);
+    return false;
+  }
+  uv_tcp_nodelay(&client_, 1);
+  sockaddr_storage peer{};
+  int len = sizeof peer;
+  if (uv_tcp_getpeername(&client_, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
+    client_ip_ = net::ip_text(peer);
+  }
+
+  handshake_ = std::make_unique<HandshakeState>();
+  const uint64_t limit = runtime_->config->limits.max_connections;
+  if (limit != 0 && worker_.session_count() > limit) {
+    reject(503, "too many connections", CloseReason::Overloaded);
+    return true;
+  }
+  phase_ = Phase::ReadingHead;
+  arm_timer(TimerPurpose::Handshake, runtime_->config->timeouts.handshake.count());
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&client_), SessionCallbacks::alloc,
+                SessionCallbacks::client_read);
+  return true;
+}
+
+void Session::arm_timer(TimerPurpose purpose, uint64_t timeout_ms) {
+  timer_purpose_ = purpose;
+  uv_timer_start(&timer_, SessionCallbacks::timer, timeout_ms, 0);
+}
+
+void Session::on_timer() {
+  switch (timer_purpose_) {
+    case TimerPurpose::Handshake:
+      reject(408, "request head not received in time", CloseReason::HandshakeTimeout);
+      return;
+    case TimerPurpose::Connect:
+      on_connect_failed(UV_ETIMEDOUT);
+      return;
+    case TimerPurpose::Response:
+      reject(504, "backend did not answer the upgrade in time", CloseReason::UpstreamTimeout);
+      return;
+    case TimerPurpose::Linger:
+      close(reason_ == CloseReason::None ? CloseReason::LingerTimeout : reason_);
+      return;
+  }
+}
+
+void Session::on_client_read(ssize_t nread, const uv_buf_t* buf) {
+  if (nread == 0) return;
+  switch (phase_) {
+    case Phase::Relaying:
+      on_relay_read(c2b_, nread, buf);
+      return;
+    case Phase::ReadingHead:
+      if (nread < 0) {
+        close(CloseReason::ClientClosed);  // gone before sending a whole head: nobody to answer
+        return;
+      }
+      handshake_->head.append(buf->base, static_cast<size_t>(nread));
+      handle_head();
+      return;
+    case Phase::Lingering:
+      // Draining the client's input after an answer so the kernel sends no RST over it.
+      if (nread < 0) close(reason_);
+      return;
+    default:
+      // Not reading the client in the other phases; a late EOF/error ends the session.
+      if (nread < 0) close(CloseReason::ClientClosed);
+      return;
+  }
+}
+
+void Session::handle_head() {
+  HandshakeState& hs = *handshake_;
+  const conf::Config& config = *runtime_->config;
+  hs.parse = http::parse_request_head(hs.head, config.limits.max_header_size);
+  switch (hs.parse.status) {
+    case http::HeadStatus::NeedMore:
+      return;
+    case http::HeadStatus::TooLarge:
+      reject(431, "request header fields too large", CloseReason::BadRequest);
+      return;
+    case http::HeadStatus::Malformed:
+      reject(400, hs.parse.reason, CloseReason::BadRequest);
+      return;
+    case http::HeadStatus::Complete:
+      break;
+  }
+  // The head is complete: stop reading (pipelined bytes stay in hs.head, then in the kernel) until
+  // the backend has accepted the upgrade.
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(&client_));
+  uv_timer_stop(&timer_);
+  const http::RequestHead& head = hs.parse.head;
+  target_.assign(head.target);
+
+  const http::UpgradeVerdict verdict = http::validate_upgrade(head);
+  if (verdict.status == 426) {
+    reject(426, verdict.reason, CloseReason::BadRequest, "Sec-WebSocket-Version: 13\r\n");
+    return;
+  }
+  if (verdict.status != 0) {
+    reject(verdict.status, verdict.reason, CloseReason::BadRequest);
+    return;
+  }
+  hs.key.assign(verdict.key);
+
+  const ListenerRuntime* listener = listener_.runtime;
+  pool_ = listener->route(head.host(), head.target);
+  if (pool_ == nullptr) {
+    reject(404, "no route for this host and path", CloseReason::NoBackend);
+    return;
+  }
+  const lb::RequestKeySource source{client_ip_, head.target, head.headers};
+  hs.key_hash = lb::hash_bytes(lb::extract_hash_key(pool_->config->hash_key, source));
+  hs.usable.assign(pool_->backends.size(), 1);
+  for (size_t i = 0; i < pool_->backends.size(); ++i) {
+    hs.usable[i] = pool_->backends[i]->draining.load(std::memory_order_relaxed) ? 0 : 1;
+  }
+  hs.attempts_left = 1 + pool_->config->connect_retries;
+  hs.backend_head = http::build_backend_head(head, client_ip_, "http");
+  phase_ = Phase::Connecting;
+  start_connect();
+}
+
+void Session::start_connect() {
+  HandshakeState& hs = *handshake_;
+  if (hs.attempts_left == 0) {
+    reject(502, "every backend connect failed", CloseReason::ConnectFailed);
+    return;
+  }
+  const lb::LiveView live{hs.usable,
+                          std::span<const std::atomic<uint32_t>>(pool_->active.get(), pool_->backends.size()),
+                          pool_->config->balance_factor};
+  const std::optional<uint32_t> pick = pool_->table.pick(hs.key_hash, live);
+  if (!pick) {
+    if (hs.attempts_made == 0) {
+      reject(503, "no backend available", CloseReason::NoBackend);
+    } else {
+      reject(502, "every backend connect failed", CloseReason::ConnectFailed);
+    }
+    return;
+  }
+  backend_index_ = *pick;
+  --hs.attempts_left;
+  ++hs.attempts_made;
+  uv_tcp_init(worker_.loop(), &backend_);
+  backend_open_ = true;
+  ++open_handles_;
+  const BackendRuntime& backend = *pool_->backends[backend_index_];
+  const int rc = uv_tcp_connect(&hs.connect_req, &backend_,
+                                reinterpret_cast<const sockaddr*>(&backend.address),
+                                SessionCallbacks::connected);
+  if (rc != 0) {
+    on_connect_failed(rc);
+    return;
+  }
+  arm_timer(TimerPurpose::Connect, runtime_->config->timeouts.connect.count());
+}
+
+void Session::on_connected(int status) {
+  if (phase_ != Phase::Connecting || status == UV_ECANCELED) return;
+  if (status < 0) {
+    on_connect_failed(status);
+    return;
+  }
+  uv_timer_stop(&timer_);
+  uv_tcp_nodelay(&backend_, 1);
+  pool_->active[backend_index_].fetch_add(1, std::memory_order_relaxed);
+  counted_on_backend_ = true;
+  backend_connected_ = true;
+  phase_ = Phase::AwaitingResponse;
+  write_to(&backend_, std::move(handshake_->backend_head));
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&backend_), SessionCallbacks::alloc,
+                SessionCallbacks::backend_read);
+  arm_timer(TimerPurpose::Response, runtime_->config->timeouts.handshake.count());
+}
+
+void Session::on_connect_failed(int status) {
+  HandshakeState& hs = *handshake_;
+  uv_timer_stop(&timer_);
+  BackendRuntime& backend = *pool_->backends[backend_index_];
+  backend.connect_failures.fetch_add(1, std::memory_order_relaxed);
+  log::warn("backend connect failed", {{"pool", pool_->config->name},
+                                       {"backend", backend.config->name},
+                                       {"address", backend.address_text},
+                                       {"error", uv_strerror(status)},
+                                       {"attempts_left", std::to_string(hs.attempts_left)}});
+  hs.usable[backend_index_] = 0;
+  // The next attempt reuses backend_, so it starts from the close callback.
+  hs.retry_after_close = true;
+  close_backend_handle();
+}
+
+void Session::close_backend_handle() {
+  if (!backend_open_ || uv_is_closing(reinterpret_cast<uv_handle_t*>(&backend_))) return;
+  uv_close(reinterpret_cast<uv_handle_t*>(&backend_), SessionCallbacks::backend_closed);
+}
+
+void Session::on_backend_closed() {
+  backend_open_ = false;
+  if (handshake_ && handshake_->retry_after_close && phase_ == Phase::Connecting) {
+    handshake_->retry_after_close = false;
+    --open_handles_;
+    start_connect();
+    return;
+  }
+  on_handle_closed();
+}
+
+void Session::on_backend_read(ssize_t nread, const uv_buf_t* buf) {
+  if (nread == 0) return;
+  switch (phase_) {
+    case Phase::Relaying:
+      on_relay_read(b2c_, nread, buf);
+      return;
+    case Phase::AwaitingResponse:
+    case Phase::ForwardingAnswer:
+      on_backend_answer(nread, buf);
+      return;
+    default:
+      return;  // Lingering or closing: the backend's bytes have nowhere to go
+  }
+}
+
+void Session::on_backend_answer(ssize_t nread, const uv_buf_t* buf) {
+  HandshakeState& hs = *handshake_;
+  if (nread < 0) {
+    if (phase_ == Phase::ForwardingAnswer && hs.response.finish() == http::ResponseParser::State::MessageDone) {
+      finish_answer();
+      return;
+    }
+    if (phase_ == Phase::ForwardingAnswer) {
+      close(CloseReason::Rejected);  // the answer was cut short: the client sees it end early
+      return;
+    }
+    reject(502, "backend closed the connection without answering", CloseReason::BadUpstreamResponse);
+    return;
+  }
+  const std::string_view chunk(buf->base, static_cast<size_t>(nread));
+  const http::ResponseParser::State state = hs.response.feed(chunk);
+  const size_t consumed = hs.response.consumed();
+
+  if (phase_ == Phase::ForwardingAnswer) {
+    write_to(&client_, std::string(chunk.substr(0, consumed)));
+    if (state == http::ResponseParser::State::MessageDone) finish_answer();
+    if (state == http::ResponseParser::State::Error) close(CloseReason::BadUpstreamResponse);
+    return;
+  }
+
+  hs.response_bytes.append(chunk);
+  switch (state) {
+    case http::ResponseParser::State::NeedMore:
+      if (hs.response_bytes.size() > kMaxResponseHead) {
+        reject(502, "backend answer head too large", CloseReason::BadUpstreamResponse);
+      }
+      return;
+    case http::ResponseParser::State::Error:
+      reject(502, "backend sent an invalid HTTP response", CloseReason::BadUpstreamResponse);
+      return;
+    case http::ResponseParser::State::Upgraded: {
+      const size_t head_end = hs.response_bytes.size() - (chunk.size() - consumed);
+      if (hs.response.accept_header() != http::websocket_accept(hs.key)) {
+        reject(502, "backend sent a 101 with an invalid Sec-WebSocket-Accept",
+               CloseReason::BadUpstreamResponse);
+        return;
+      }
+      begin_relay(head_end);
+      return;
+    }
+    case http::ResponseParser::State::InBody:
+    case http::ResponseParser::State::MessageDone: {
+      // A non-101 answer: the client gets it exactly as sent, then the connection ends. Pipelined
+      // client bytes are never sent to this backend.
+      uv_timer_stop(&timer_);
+      phase_ = Phase::ForwardingAnswer;
+      reason_ = CloseReason::Rejected;
+      log::info("upgrade rejected by backend",
+                {{"backend", pool_->backends[backend_index_]->config->name},
+                 {"status", std::to_string(hs.response.status_code())}});
+      const size_t end = hs.response_bytes.size() - (chunk.size() - consumed);
+      write_to(&client_, hs.response_bytes.substr(0, end));
+      if (state == http::ResponseParser::State::MessageDone) finish_answer();
+      return;
+    }
+  }
+}
+
+void Session::finish_answer() {
+  close_backend_handle();
+  linger_client(CloseReason::Rejected);
+}
+
+void Session::reject(int status, std::string_view reason, CloseReason why, std::string_view extra_headers) {
+  if (phase_ == Phase::Closed || phase_ == Phase::Lingering) return;
+  status_sent_ = status;
+  log::info("request rejected", {{"client", client_ip_},
+                                 {"listener", listener_.name},
+                                 {"status", std::to_string(status)},
+                                 {"reason", std::string(reason)}});
+  close_backend_handle();
+  write_to(&client_, http::error_response(status, reason, extra_headers));
+  linger_client(why);
+}
+
+// After an answer the write side is shut (the client sees EOF after the answer) and the client's
+// remaining input is read and dropped for a moment: closing with unread input would make the kernel
+// send RST, which can destroy the answer before the client reads it.
+void Session::linger_client(CloseReason why) {
+  reason_ = why;
+  phase_ = Phase::Lingering;
+  auto* req = new uv_shutdown_t;
+  req->data = this;
+  uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&client_), [](uv_shutdown_t* r, int) { delete r; });
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(&client_));
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&client_), SessionCallbacks::alloc,
+                SessionCallbacks::client_read);
+  arm_timer(TimerPurpose::Linger, kLingerAfterAnswerMs);
+}
+
+void Session::write_to(uv_tcp_t* stream, std::string bytes) {
+  if (bytes.empty()) return;
+  auto* op = new WriteOp;
+  op->bytes = std::move(bytes);
+  op->req.data = op;
+  uv_buf_t buf = uv_buf_init(op->bytes.data(), static_cast<unsigned>(op->bytes.size()));
+  const int rc = uv_write(&op->req, reinterpret_cast<uv_stream_t*>(stream), &buf, 1,
+                          [](uv_write_t* req, int) { delete static_cast<WriteOp*>(req->data); });
+  if (rc != 0) delete op;
+}
+
+void Session::close(CloseReason reason) {
+  if (phase_ == Phase::Closed) return;
+  phase_ = Phase::Closed;
+  if (reason_ == CloseReason::None || reason_ == CloseReason::LingerTimeout) reason_ = reason;
+  if (counted_on_backend_) {
+    pool_->active[backend_index_].fetch_sub(1, std::memory_order_relaxed);
+    counted_on_backend_ = false;
+  }
+  --listener_.active;
+  log_end();
+  uv_timer_stop(&timer_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), SessionCallbacks::handle_closed);
+  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&client_))) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&client_), SessionCallbacks::handle_closed);
+  }
+  close_backend_handle();
+}
+
+void Session::log_end() {
+  const uint64_t duration_ms = uv_now(worker_.loop()) - started_ms_;
+  const bool upgraded = status_sent_ == 101;
+  if (!upgraded && reason_ == CloseReason::ClientClosed) return;  // a bare connect: nothing to say
+  log::info("connection closed",
+            {{"client", client_ip_},
+             {"listener", listener_.name},
+             {"pool", pool_ != nullptr ? pool_->config->name : ""},
+             {"backend", backend_connected_ ? pool_->backends[backend_index_]->config->name : ""},
+             {"path", target_},
+             {"status", std::to_string(status_sent_)},
+             {"duration_ms", std::to_string(duration_ms)},
+             {"bytes_in", std::to_string(c2b_.bytes)},
+             {"bytes_out", std::to_string(b2c_.bytes)},
+             {"messages_in", std::to_string(c2b_.tracker.messages())},
+             {"messages_out", std::to_string(b2c_.tracker.messages())},
+             {"reason", to_string(reason_)}});
+}
+
+void Session::on_handle_closed() {
+  if (--open_handles_ > 0) return;
+  worker_.session_finished(*this);
+  delete this;
+}
+
+}  // namespace ringway

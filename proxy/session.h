@@ -1,0 +1,174 @@
+// One client connection, from accept to the last close callback: the HTTP upgrade (read and validate
+// the head, pick a backend, connect with retries, forward the head, check the 101), then the relay
+// (both directions, frame-aware, with backpressure), then the close. Both sockets belong to the
+// worker loop for the whole life of the session; the object frees itself in the last close callback.
+//
+// Handshake: session.cpp. Relay: relay.cpp. Every end goes through close(CloseReason).
+#pragma once
+
+#include <uv.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proxy/close_reason.h"
+#include "proxy/runtime.h"
+#include "proxy/session_list.h"
+#include "proxy/ws/frame_tracker.h"
+
+namespace ringway {
+
+class Worker;
+struct ListenerState;
+struct HandshakeState;
+struct SessionCallbacks;
+
+class Session {
+ public:
+  Session(Worker& worker, ListenerState& listener, std::shared_ptr<const Runtime> runtime);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Accepts from the listening socket and starts reading the request head.
+  bool accept(uv_stream_t* server);
+  // Graceful shutdown or drain: a WebSocket gets Close 1001 at the next frame boundary in both
+  // directions; a session still in its handshake gets it as soon as its upgrade completes.
+  void go_away();
+  // Ends the session now (idempotent): every way a session ends passes through here.
+  void close(CloseReason reason);
+
+  // Membership in the worker's session lists (O(1) removal, no allocation).
+  IntrusiveList<Session>::Node link;
+  bool told = false;  // moved to the worker's "told to go away" list
+
+ private:
+  friend struct SessionCallbacks;
+
+  enum class Phase : uint8_t {
+    ReadingHead,       // accumulating the client's request head
+    Connecting,        // trying backends
+    AwaitingResponse,  // head forwarded, waiting for the backend's answer
+    ForwardingAnswer,  // relaying a non-101 answer to the client, then the end
+    Relaying,          // after the 101: WebSocket frames both ways
+    Lingering,         // an error answer was sent; draining the client's input briefly
+    Closed,
+  };
+
+  enum class TimerPurpose : uint8_t { Handshake, Connect, Response, Linger };
+
+  struct Flow;
+  // Forwards events of interest from a flow's frame tracker.
+  struct FlowSink final : ws::FrameSink {
+    Flow* flow = nullptr;
+    void on_frame_end(const ws::FrameHeader& header, bool message_end) override;
+  };
+
+  // One direction of the relay: bytes read from `from` are tracked and written on to `to`.
+  struct Flow {
+    uv_tcp_t* from = nullptr;
+    uv_tcp_t* to = nullptr;
+    ws::FrameTracker tracker;
+    FlowSink sink;
+    // Bytes `to` has not taken yet. Empty with no capacity while idle: memory per connection is
+    // bounded by one read, because reading from `from` stops while anything is pending.
+    std::vector<uint8_t> pending;
+    std::vector<uint8_t> backlog;  // bytes queued while `pending` is being written
+    uv_write_t write_req{};
+    uv_shutdown_t shutdown_req{};
+    bool writing = false;
+    bool eof = false;            // `from` ended (EOF or error)
+    bool shutdown_sent = false;  // `to` was told that no more bytes come
+    bool shutdown_wanted = false;  // ...once the pending bytes are written
+    bool saw_close = false;      // a Close frame passed from `from`
+    bool closed_first = false;   // ...and it started the close handshake
+    Flow* peer = nullptr;        // the other direction
+    bool discard = false;        // bytes from `from` are no longer forwarded
+    bool violated = false;       // `from` broke the protocol; its bytes are ignored
+    bool close_sent = false;     // ringway inserted its own Close toward `to`
+    bool insert_impossible = false;  // `from` ended mid-frame: no frame of ours can follow
+    uint8_t insert_size = 0;     // a frame of ringway's waiting for the next boundary
+    std::array<uint8_t, 2 + 8 + 4 + 125> insert{};
+    uint64_t bytes = 0;
+    Flow(ws::Direction direction, uint64_t max_message) : tracker(direction, max_message) {}
+  };
+
+  // Handshake (session.cpp).
+  void arm_timer(TimerPurpose purpose, uint64_t timeout_ms);
+  void on_timer();
+  void on_client_read(ssize_t nread, const uv_buf_t* buf);
+  void handle_head();
+  void start_connect();
+  void on_connected(int status);
+  void on_connect_failed(int status);
+  void close_backend_handle();
+  void on_backend_closed();
+  void on_backend_read(ssize_t nread, const uv_buf_t* buf);
+  void on_backend_answer(ssize_t nread, const uv_buf_t* buf);
+  void finish_answer();
+  void reject(int status, std::string_view reason, CloseReason why, std::string_view extra_headers = {});
+  void linger_client(CloseReason why);
+  void write_to(uv_tcp_t* stream, std::string bytes);
+  void log_end();
+  void on_handle_closed();
+
+  // Relay (relay.cpp).
+  void begin_relay(size_t response_head_end);
+  void on_relay_read(Flow& flow, ssize_t nread, const uv_buf_t* buf);
+  void relay_bytes(Flow& flow, std::span<const uint8_t> bytes);
+  bool write_through(Flow& flow, std::span<const uint8_t> bytes);
+  void on_flow_written(Flow& flow, int status);
+  void on_flow_ended(Flow& flow, int status);
+  void on_write_failed(Flow& flow);
+  void on_protocol_violation(Flow& flow, ws::FrameError error);
+  void send_close(Flow& toward, uint16_t code, std::string_view reason);
+  void emit_insert(Flow& flow);
+  void shutdown_write(Flow& flow);
+  void resume_reading(Flow& flow);
+  void maybe_finish();
+  void start_close_grace();
+
+  struct WriteOp {
+    uv_write_t req{};
+    std::string bytes;
+  };
+
+  static constexpr uint64_t kLingerAfterAnswerMs = 2000;
+  // How long the peers have to finish a close handshake (or a half-close) before the cut.
+  static constexpr uint64_t kCloseGraceMs = 5000;
+
+  Worker& worker_;
+  ListenerState& listener_;
+  std::shared_ptr<const Runtime> runtime_;
+  const PoolRuntime* pool_ = nullptr;
+  uint32_t backend_index_ = 0;
+  bool counted_on_backend_ = false;
+  bool backend_connected_ = false;
+  bool backend_dead_ = false;  // reset or vanished: nothing more can be written to it
+  bool going_away_ = false;
+  bool grace_armed_ = false;
+
+  uv_tcp_t client_{};
+  uv_tcp_t backend_{};
+  uv_timer_t timer_{};
+  TimerPurpose timer_purpose_ = TimerPurpose::Handshake;
+  bool backend_open_ = false;
+  int open_handles_ = 0;
+
+  Phase phase_ = Phase::ReadingHead;
+  CloseReason reason_ = CloseReason::None;
+  int status_sent_ = 0;
+  std::string client_ip_;
+  std::string target_;
+  std::unique_ptr<HandshakeState> handshake_;  // released once relaying
+  Flow c2b_;
+  Flow b2c_;
+  uint64_t started_ms_ = 0;
+};
+
+}  // namespace ringway
