@@ -41,7 +41,8 @@ struct Pool {
 };
 
 struct Route {
-  std::string host;         // "" = any; exact, or "*.example.com"; lowercased (hosts match case-insensitively)
+  // "" = any; exact, or "*.example.com". Lowercased, since hosts match case-insensitively.
+  std::string host;
   std::string path_prefix;  // "" = any
   std::string pool;
 };
@@ -63,7 +64,7 @@ struct Timeouts {
 
 struct Limits {
   uint64_t max_connections = 0;  // 0 = unlimited
-  uint64_t max_header_size = 16 * 1024;
+  uint64_t max_header_size = uint64_t{16} * 1024;
 };
 
 struct Shutdown {
@@ -74,10 +75,10 @@ struct Shutdown {
 // The WebSocket settings that the proxy enforces on every relayed connection. The loader refuses
 // non-zero ping_interval, idle_timeout, messages_per_second and burst until they are implemented.
 struct WebSocket {
-  uint64_t max_message_size = 16 * 1024 * 1024;  // larger message: Close 1009
-  Duration ping_interval{0};                      // 0 = ringway never pings
-  Duration idle_timeout{0};                       // 0 = no idle timeout
-  uint32_t messages_per_second = 0;               // 0 = no rate limit
+  uint64_t max_message_size = uint64_t{16} * 1024 * 1024;  // larger: Close 1009
+  Duration ping_interval{0};                               // 0 = ringway never pings
+  Duration idle_timeout{0};                                // 0 = no idle timeout
+  uint32_t messages_per_second = 0;                        // 0 = no rate limit
   uint32_t burst = 0;
 };
 
@@ -96,17 +97,17 @@ struct Config {
   Admin admin;
 
   // nullptr when no pool has that name.
-  const Pool* find_pool(std::string_view name) const;
+  [[nodiscard]] const Pool* find_pool(std::string_view name) const;
 };
 
-// One problem found in a file, printed as "PATH:LINE:COL: error: MESSAGE" (1-based line and column).
+// One problem found in a file, printed as "PATH:LINE:COL: error: MESSAGE" (1-based).
 struct ConfigError {
   std::string path;
   int line = 0;
   int column = 0;
   std::string message;
 
-  std::string to_string() const;
+  [[nodiscard]] std::string to_string() const;
 };
 
 struct LoadResult {

@@ -1,0 +1,95 @@
+// The optional global sections: websocket, limits, timeouts, shutdown, admin.
+#include <array>
+#include <limits>
+#include <string_view>
+
+#include "conf/sections.h"
+#include "conf/values.h"
+
+namespace ringway::conf {
+namespace {
+
+constexpr std::array<std::string_view, 5> kWebSocketKeys = {
+    "max_message_size", "ping_interval", "idle_timeout", "messages_per_second", "burst"};
+constexpr std::array<std::string_view, 2> kLimitsKeys = {"max_connections", "max_header_size"};
+constexpr std::array<std::string_view, 2> kTimeoutsKeys = {"connect", "handshake"};
+constexpr std::array<std::string_view, 2> kShutdownKeys = {"delay", "drain_timeout"};
+constexpr std::array<std::string_view, 1> kAdminKeys = {"bind"};
+
+constexpr uint64_t kMaxU32 = std::numeric_limits<uint32_t>::max();
+constexpr uint64_t kMaxU64 = std::numeric_limits<uint64_t>::max();
+
+// A zero value means "off" and is what the proxy does today; anything else asks for a feature that
+// does not exist yet, which must not pass silently.
+void refuse_if_set(const Field& field, bool set, std::string_view feature, Diagnostics& diag) {
+  if (set) {
+    diag.error(field.value(),
+               field.name() + ": " + std::string(feature) + " is not supported yet (use 0)");
+  }
+}
+
+}  // namespace
+
+void read_websocket(const Field& field, WebSocket& out, Diagnostics& diag) {
+  const MapReader map(field, kWebSocketKeys, diag, true);
+  if (const auto value = map.get("max_message_size")) {
+    assign(read_size(*value, diag), out.max_message_size);
+  }
+  if (const auto value = map.get("ping_interval")) {
+    assign(read_duration(*value, Zero::Allowed, diag), out.ping_interval);
+    refuse_if_set(*value, out.ping_interval.count() > 0, "pinging idle clients", diag);
+  }
+  if (const auto value = map.get("idle_timeout")) {
+    assign(read_duration(*value, Zero::Allowed, diag), out.idle_timeout);
+    refuse_if_set(*value, out.idle_timeout.count() > 0, "an idle timeout", diag);
+  }
+  if (const auto value = map.get("messages_per_second")) {
+    assign(read_integer(*value, 0, kMaxU32, diag), out.messages_per_second);
+    refuse_if_set(*value, out.messages_per_second > 0, "a message rate limit", diag);
+  }
+  if (const auto value = map.get("burst")) {
+    assign(read_integer(*value, 0, kMaxU32, diag), out.burst);
+    refuse_if_set(*value, out.burst > 0, "a message rate limit", diag);
+  }
+}
+
+void read_limits(const Field& field, Limits& out, Diagnostics& diag) {
+  const MapReader map(field, kLimitsKeys, diag, true);
+  if (const auto value = map.get("max_connections")) {
+    assign(read_integer(*value, 0, kMaxU64, diag), out.max_connections);
+  }
+  if (const auto value = map.get("max_header_size")) {
+    assign(read_size(*value, diag), out.max_header_size);
+  }
+}
+
+void read_timeouts(const Field& field, Timeouts& out, Diagnostics& diag) {
+  // A zero connect or handshake timeout would fail every connection: refused.
+  const MapReader map(field, kTimeoutsKeys, diag, true);
+  if (const auto value = map.get("connect")) {
+    assign(read_duration(*value, Zero::Refused, diag), out.connect);
+  }
+  if (const auto value = map.get("handshake")) {
+    assign(read_duration(*value, Zero::Refused, diag), out.handshake);
+  }
+}
+
+void read_shutdown(const Field& field, Shutdown& out, Diagnostics& diag) {
+  const MapReader map(field, kShutdownKeys, diag, true);
+  if (const auto value = map.get("delay")) {
+    assign(read_duration(*value, Zero::Allowed, diag), out.delay);
+  }
+  if (const auto value = map.get("drain_timeout")) {
+    assign(read_duration(*value, Zero::Allowed, diag), out.drain_timeout);
+  }
+}
+
+void read_admin(const Field& field, Admin& out, SourceMarks& marks, Diagnostics& diag) {
+  const MapReader map(field, kAdminKeys, diag, true);
+  if (const auto value = map.get("bind")) {
+    marks.admin_bind = value->value();
+    out.bind = read_endpoint(*value, diag);
+  }
+}
+
+}  // namespace ringway::conf

@@ -1,0 +1,48 @@
+// Internal to conf/: reading each section of the file into Config, and the cross-section checks.
+// Readers record where names and references were written (SourceMarks) so that the checks, which
+// run on the finished Config, can still point at the right line and column.
+#pragma once
+
+#include <vector>
+
+#include "conf/config.h"
+#include "conf/diagnostics.h"
+#include "conf/yaml_reader.h"
+
+namespace ringway::conf {
+
+struct ListenerMarks {
+  Mark item;  // the listener's map
+  Mark name;
+  Mark bind;
+  Mark pool;
+  std::vector<Mark> route_pools;  // one per route, same order as Listener::routes
+};
+
+struct PoolMarks {
+  Mark item;
+  Mark name;
+  std::vector<Mark> backend_names;  // one per backend, same order as Pool::backends
+};
+
+// Parallel to Config: listeners[i] and pools[i] describe Config::listeners[i] and Config::pools[i].
+struct SourceMarks {
+  std::vector<ListenerMarks> listeners;
+  std::vector<PoolMarks> pools;
+  Mark admin_bind;
+};
+
+// Each reader fills what it could read and reports the rest. Every list item gets an entry in
+// Config (empty where unreadable) so that indexes in messages match the file.
+void read_listeners(const Field& field, Config& config, SourceMarks& marks, Diagnostics& diag);
+void read_pools(const Field& field, Config& config, SourceMarks& marks, Diagnostics& diag);
+void read_websocket(const Field& field, WebSocket& out, Diagnostics& diag);
+void read_limits(const Field& field, Limits& out, Diagnostics& diag);
+void read_timeouts(const Field& field, Timeouts& out, Diagnostics& diag);
+void read_shutdown(const Field& field, Shutdown& out, Diagnostics& diag);
+void read_admin(const Field& field, Admin& out, SourceMarks& marks, Diagnostics& diag);
+
+// Checks that span sections: unique names and binds, pool references, unused pools.
+void check_references(const Config& config, const SourceMarks& marks, Diagnostics& diag);
+
+}  // namespace ringway::conf

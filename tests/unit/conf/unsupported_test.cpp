@@ -1,0 +1,114 @@
+// Keys that the contract describes but ringway does not implement yet are refused with "not
+// supported yet", never silently ignored; their "off" values are accepted.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "conf_test_util.h"
+
+using ringway::conf::test::errors_of;
+
+namespace {
+
+// A valid file with `listener_extra` added to the listener, `pool_extra` to the pool and `tail`
+// appended at the end. The listener's keys start on line 3, the pool's on line 7.
+std::string errors_with(const std::string& listener_extra, const std::string& pool_extra,
+                        const std::string& tail = "") {
+  return errors_of(R"(
+listeners:
+  - name: public
+    bind: "127.0.0.1:8080"
+    pool: chat
+)" + listener_extra +
+                   R"(
+pools:
+  - name: chat
+)" + pool_extra + R"(
+    backends:
+      - {name: b, address: "h:1"}
+)" + tail);
+}
+
+}  // namespace
+
+TEST_CASE("listeners[].tls is refused at the key") {
+  CHECK(errors_with(R"(    tls:
+      certificates:
+        - {cert: a.crt, key: a.key}
+      min_version: "1.2")",
+                    "") ==
+        "t.yaml:5:5: error: listeners[0].tls: TLS termination is not supported "
+        "yet\n");
+}
+
+TEST_CASE("listeners[].mode tcp is refused and mode http is accepted") {
+  CHECK(errors_with("    mode: tcp", "") ==
+        "t.yaml:5:11: error: listeners[0].mode: tcp mode is not supported yet (use http)\n");
+  CHECK(errors_with("    mode: http", "") == "");
+}
+
+TEST_CASE("listeners[].proxy_protocol true is refused and false is accepted") {
+  CHECK(errors_with("    proxy_protocol: true", "") ==
+        "t.yaml:5:21: error: listeners[0].proxy_protocol: the PROXY protocol is not supported "
+        "yet\n");
+  CHECK(errors_with("    proxy_protocol: false", "") == "");
+  CHECK(errors_with("    proxy_protocol: maybe", "") ==
+        "t.yaml:5:21: error: listeners[0].proxy_protocol: expected true or false, found "
+        "\"maybe\"\n");
+}
+
+TEST_CASE("pools[].health_check is refused at the key") {
+  CHECK(errors_with("", R"(    health_check:
+      type: websocket
+      path: /health)") ==
+        "t.yaml:8:5: error: pools[0].health_check: active health checks are not supported yet\n");
+}
+
+TEST_CASE("pools[].passive is refused at the key") {
+  CHECK(errors_with("", "    passive: {failures: 3, eject_for: 10s}") ==
+        "t.yaml:8:5: error: pools[0].passive: passive health checks are not supported yet\n");
+}
+
+TEST_CASE("pools[].drain_timeout is accepted now that draining exists") {
+  CHECK(errors_with("", "    drain_timeout: 30s") == "");
+}
+
+TEST_CASE("websocket ping_interval and idle_timeout are refused unless zero") {
+  CHECK(errors_with("", "", "websocket:\n  ping_interval: 30s\n  idle_timeout: 5m\n") ==
+        "t.yaml:12:18: error: websocket.ping_interval: pinging idle clients is not supported yet "
+        "(use 0)\n"
+        "t.yaml:13:17: error: websocket.idle_timeout: an idle timeout is not supported yet (use "
+        "0)\n");
+  CHECK(errors_with("", "", "websocket:\n  ping_interval: 0s\n  idle_timeout: 0\n") == "");
+}
+
+TEST_CASE("websocket messages_per_second and burst are refused unless zero") {
+  CHECK(errors_with("", "", "websocket:\n  messages_per_second: 100\n  burst: 20\n") ==
+        "t.yaml:12:24: error: websocket.messages_per_second: a message rate limit is not "
+        "supported yet (use 0)\n"
+        "t.yaml:13:10: error: websocket.burst: a message rate limit is not supported yet (use "
+        "0)\n");
+  CHECK(errors_with("", "", "websocket:\n  messages_per_second: 0\n  burst: 0\n") == "");
+}
+
+TEST_CASE("a malformed value of a refused websocket key is a type error, not a refusal") {
+  CHECK(errors_with("", "", "websocket:\n  ping_interval: often\n  burst: -3\n") ==
+        "t.yaml:12:18: error: websocket.ping_interval: expected a duration such as \"250ms\", "
+        "\"5s\", \"2m\", \"1h\" or \"0\", found \"often\"\n"
+        "t.yaml:13:10: error: websocket.burst: expected an integer from 0 to 4294967295, found "
+        "\"-3\"\n");
+}
+
+TEST_CASE("every refused key in one file is reported") {
+  CHECK(errors_with("    mode: tcp\n    tls: {}\n    proxy_protocol: true",
+                    "    drain_timeout: 1s\n    health_check: {}\n    passive: {}",
+                    "websocket:\n  ping_interval: 1s\n") ==
+        "t.yaml:5:11: error: listeners[0].mode: tcp mode is not supported yet (use http)\n"
+        "t.yaml:6:5: error: listeners[0].tls: TLS termination is not supported yet\n"
+        "t.yaml:7:21: error: listeners[0].proxy_protocol: the PROXY protocol is not supported "
+        "yet\n"
+        "t.yaml:11:5: error: pools[0].health_check: active health checks are not supported yet\n"
+        "t.yaml:12:5: error: pools[0].passive: passive health checks are not supported yet\n"
+        "t.yaml:16:18: error: websocket.ping_interval: pinging idle clients is not supported yet "
+        "(use 0)\n");
+}
