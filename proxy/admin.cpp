@@ -91,6 +91,12 @@ struct AdminConnection {
   }
 };
 
+// The contract's three states; drain wins over health so that an operator sees their own action.
+const char* state_name(const health::BackendState& state) {
+  if (state.draining.load(std::memory_order_relaxed)) return "draining";
+  return state.health.load(std::memory_order_relaxed) == health::Health::Up ? "up" : "down";
+}
+
 std::string_view path_of(std::string_view target) {
   const size_t q = target.find('?');
   return q == std::string_view::npos ? target : target.substr(0, q);
@@ -173,7 +179,7 @@ bool AdminServer::ready() const {
   for (const auto& pool : runtime->pools) {
     bool any_up = false;
     for (const auto& backend : pool->backends) {
-      if (!backend->draining.load(std::memory_order_relaxed)) any_up = true;
+      if (backend->state->usable()) any_up = true;
     }
     if (!any_up) return false;
   }
@@ -197,7 +203,14 @@ AdminResponse AdminServer::set_drain(std::string_view path, bool drain) {
   if (pool == nullptr) return {404, "text/plain; charset=utf-8", "no such pool\n"};
   const size_t index = pool->backend_index(backend_name);
   if (index == std::string_view::npos) return {404, "text/plain; charset=utf-8", "no such backend\n"};
-  pool->backends[index]->draining.store(drain, std::memory_order_relaxed);
+  health::BackendState* state = pool->backends[index]->state.get();
+  state->draining.store(drain, std::memory_order_relaxed);
+  if (drain) {
+    worker_.drain_backend(state, std::string(pool_name) + "/" + std::string(backend_name),
+                          static_cast<uint64_t>(pool->config->drain_timeout.count()));
+  } else {
+    worker_.undrain_backend(state);
+  }
   log::info(drain ? "backend draining" : "backend undrained",
             {{"pool", std::string(pool_name)}, {"backend", std::string(backend_name)}, {"by", "admin"}});
   return {200, "text/plain; charset=utf-8", drain ? "draining\n" : "undrained\n"};
@@ -210,6 +223,10 @@ std::string AdminServer::status_json() const {
   w.key("version").string(RINGWAY_VERSION);
   w.key("generation").number(runtime->generation);
   w.key("shutting_down").boolean(shutting_down_);
+  w.key("reloads").begin_object();
+  w.key("success").number(reloads_ok_);
+  w.key("failure").number(reloads_failed_);
+  w.end_object();
   w.key("listeners").begin_array();
   for (const auto& listener : worker_.listeners()) {
     const conf::Listener& lc = *listener->runtime->config;
@@ -234,11 +251,11 @@ std::string AdminServer::status_json() const {
       w.begin_object();
       w.key("name").string(b.config->name);
       w.key("address").string(b.config->address.text);
-      w.key("state").string(b.draining.load(std::memory_order_relaxed) ? "draining" : "up");
+      w.key("state").string(state_name(*b.state));
       w.key("weight").number(b.config->weight);
       w.key("backup").boolean(b.config->backup);
-      w.key("active_connections").number(pool->active[i].load(std::memory_order_relaxed));
-      w.key("connect_failures").number(b.connect_failures.load(std::memory_order_relaxed));
+      w.key("active_connections").number(b.state->active.load(std::memory_order_relaxed));
+      w.key("connect_failures").number(b.state->connect_failures.load(std::memory_order_relaxed));
       w.end_object();
     }
     w.end_array();

@@ -30,6 +30,7 @@ class AdminServer {
   void stop();
   // While shutting down /ready answers 503.
   void set_shutting_down() { shutting_down_ = true; }
+  void count_reload(bool success) { ++(success ? reloads_ok_ : reloads_failed_); }
 
   // Routing, separate from the sockets so that it is testable on its own.
   AdminResponse handle(std::string_view method, std::string_view target);
@@ -45,6 +46,8 @@ class AdminServer {
   uv_tcp_t handle_{};
   bool listening_ = false;
   bool shutting_down_ = false;
+  uint64_t reloads_ok_ = 0;
+  uint64_t reloads_failed_ = 0;
 };
 
 }  // namespace ringway

@@ -46,7 +46,10 @@ std::string address_text(const sockaddr_storage& address) {
   }
   if (address.ss_family == AF_INET6) {
     port = ntohs(reinterpret_cast<const sockaddr_in6*>(&address)->sin6_port);
-    return "[" + ip_text(address) + "]:" + std::to_string(port);
+    // Built with append (not operator+ chains) to dodge GCC 12's false -Wrestrict positive.
+    std::string text = "[";
+    text.append(ip_text(address)).append("]:").append(std::to_string(port));
+    return text;
   }
   return "?";
 }

@@ -31,7 +31,10 @@ struct Process {
   uv_signal_t sigterm{};
   uv_signal_t sigint{};
   uv_signal_t sighup{};
+  std::string config_path;
   std::shared_ptr<const conf::Config> config;
+  BackendRegistry registry;
+  uint64_t generation = 1;
   bool shutting_down = false;
 
   explicit Process(uv_loop_t* l) : loop(l), worker(l), admin(l, worker) {}
@@ -50,9 +53,89 @@ struct Process {
                           static_cast<uint64_t>(s.drain_timeout.count()), [this] { finish(); });
   }
 
+  void reload_failed(std::string_view why, std::initializer_list<log::Field> fields) {
+    admin.count_reload(false);
+    log::event(log::Level::Error, why, fields);
+    log::error("reload failed: keeping the running configuration",
+               {{"path", config_path}, {"generation", std::to_string(generation)}});
+  }
+
+  // SIGHUP: re-read the file; apply it only if it is entirely valid, else change nothing.
   void on_reload_signal() {
-    log::warn("SIGHUP: configuration reload is not implemented yet; keeping the running configuration",
-              {{"path", config->path}});
+    if (shutting_down) return;
+    const conf::LoadResult loaded = conf::load_config_file(config_path);
+    if (!loaded.errors.empty()) {
+      for (const conf::ConfigError& e : loaded.errors) {
+        log::error("configuration error", {{"error", e.to_string()}});
+      }
+      reload_failed("reload: invalid configuration", {{"errors", std::to_string(loaded.errors.size())}});
+      return;
+    }
+    const std::shared_ptr<const Runtime> previous = worker.runtime();
+    std::vector<std::string> errors;
+    auto next = build_runtime(loaded.config, generation + 1, registry, previous.get(), errors);
+    if (!next) {
+      for (const std::string& e : errors) log::error("configuration error", {{"error", e}});
+      reload_failed("reload: cannot build the new configuration", {});
+      return;
+    }
+    std::string error;
+    if (!worker.apply_runtime(next, error)) {
+      reload_failed("reload: cannot apply the new configuration", {{"error", error}});
+      return;
+    }
+    if (!restart_admin_if_moved(*loaded.config)) {
+      // The admin listener could not move; the rest of the configuration is in force.
+      log::error("reload: admin listener kept on its old address");
+    }
+    registry.retain_only(*next);
+    generation = next->generation;
+    config = loaded.config;
+    drain_what_left(*previous, *next);
+    admin.count_reload(true);
+    log::info("configuration reloaded", {{"path", config_path},
+                                         {"generation", std::to_string(generation)},
+                                         {"listeners", std::to_string(next->listeners.size())},
+                                         {"pools", std::to_string(next->pools.size())}});
+  }
+
+  // Backends that left the configuration, or whose `drain` turned true, drain their connections;
+  // those whose `drain` turned false stop draining.
+  void drain_what_left(const Runtime& previous, const Runtime& next) {
+    for (const auto& old_pool : previous.pools) {
+      const PoolRuntime* new_pool = next.find_pool(old_pool->config->name);
+      for (const auto& backend : old_pool->backends) {
+        const std::string label = old_pool->config->name + "/" + backend->config->name;
+        const size_t kept = new_pool != nullptr ? new_pool->backend_index(backend->config->name) : std::string_view::npos;
+        if (kept == std::string_view::npos) {
+          backend->state->draining.store(true, std::memory_order_relaxed);
+          log::info("backend removed by reload: draining", {{"backend", label}});
+          // The pool's window as the operator just wrote it, if the pool is still there.
+          const conf::Pool& window_from = new_pool != nullptr ? *new_pool->config : *old_pool->config;
+          worker.drain_backend(backend->state.get(), label,
+                               static_cast<uint64_t>(window_from.drain_timeout.count()));
+          continue;
+        }
+        const conf::Backend& now = *new_pool->backends[kept]->config;
+        if (now.drain && !backend->config->drain) {
+          worker.drain_backend(backend->state.get(), label,
+                               static_cast<uint64_t>(new_pool->config->drain_timeout.count()));
+        } else if (!now.drain && backend->config->drain) {
+          worker.undrain_backend(backend->state.get());
+        }
+      }
+    }
+  }
+
+  bool restart_admin_if_moved(const conf::Config& next) {
+    const auto text = [](const std::optional<conf::Endpoint>& e) { return e ? e->text : std::string(); };
+    if (text(next.admin.bind) == text(config->admin.bind)) return true;
+    admin.stop();
+    if (!next.admin.bind) return true;
+    std::string error;
+    if (admin.start(*next.admin.bind, error)) return true;
+    log::error("admin listener failed", {{"error", error}});
+    return false;
   }
 
   void finish() {
@@ -75,8 +158,9 @@ int run_process(const Options& options, std::shared_ptr<const conf::Config> conf
   {
     Process process(&loop);
     process.config = config;
+    process.config_path = options.config_path;
     std::vector<std::string> errors;
-    auto runtime = build_runtime(config, 1, errors);
+    auto runtime = build_runtime(config, 1, process.registry, nullptr, errors);
     if (!runtime) {
       for (const std::string& e : errors) log::error("startup failed", {{"error", e}});
       return 1;

@@ -13,23 +13,12 @@
 #include "proxy/session.h"
 #include "proxy/session_callbacks.h"
 #include "proxy/worker.h"
+#include "proxy/ws/extensions.h"
 
 namespace ringway {
 namespace {
 
 uv_stream_t* stream(uv_tcp_t* tcp) { return reinterpret_cast<uv_stream_t*>(tcp); }
-
-// True when the backend negotiated permessage-deflate (its frames and the client's then carry RSV1).
-bool negotiated_deflate(std::string_view response_head) {
-  // Header names are case-insensitive; the value is a list of extensions.
-  std::string lower(response_head);
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  const size_t at = lower.find("\r\nsec-websocket-extensions:");
-  if (at == std::string::npos) return false;
-  const size_t end = lower.find("\r\n", at + 2);
-  return lower.substr(at, end - at).find("permessage-deflate") != std::string::npos;
-}
 
 }  // namespace
 
@@ -46,10 +35,10 @@ void Session::begin_relay(size_t response_head_end) {
   status_sent_ = 101;
   const std::string response(hs.response_bytes);
   const std::string pipelined = hs.head.substr(hs.parse.head.head_length);
-  if (negotiated_deflate(std::string_view(response).substr(0, response_head_end))) {
-    c2b_.tracker.allow_rsv1(true);
-    b2c_.tracker.allow_rsv1(true);
-  }
+  // ringway passes extensions through untouched; the RSV bits they use stop being errors.
+  const uint8_t rsv = ws::rsv_bits_for_extensions(hs.response.extensions_header());
+  c2b_.tracker.allow_rsv(rsv);
+  b2c_.tracker.allow_rsv(rsv);
   handshake_.reset();  // an established WebSocket keeps no handshake buffers
 
   const auto* bytes = reinterpret_cast<const uint8_t*>(response.data());
@@ -87,6 +76,8 @@ void Session::relay_bytes(Flow& flow, std::span<const uint8_t> bytes) {
       if (!write_through(flow, chunk.first(result.consumed))) return;
     }
     if (result.error != ws::FrameError::None) {
+      // Part of the bad frame's header already went on: that stream cannot carry a Close any more.
+      if (result.header_bytes_before > 0) flow.insert_impossible = true;
       on_protocol_violation(flow, result.error);
       return;
     }
@@ -174,7 +165,9 @@ void Session::on_flow_ended(Flow& flow, int status) {
   if (!flow.tracker.at_frame_boundary()) flow.insert_impossible = true;
   if (&flow == &b2c_) {
     if (status != UV_EOF) backend_dead_ = true;
-    if (!b2c_.saw_close && !c2b_.close_sent) {
+    // A backend ending without a Close is a failure only if nothing ended first: after the
+    // client's own EOF (propagated to the backend) it is the normal end of a dropped client.
+    if (!b2c_.saw_close && !c2b_.close_sent && !c2b_.eof) {
       // The backend went away without a Close: tell the client to reconnect (1012), so that it
       // lands, by the hash, on a live backend.
       backend_dead_ = true;
@@ -254,14 +247,15 @@ void Session::send_close(Flow& toward, uint16_t code, std::string_view reason) {
     const uint64_t r = uv_hrtime() * 0x9E3779B97F4A7C15ULL;
     std::memcpy(mask.data(), &r, 4);
   }
+  if (toward.insert_impossible) {
+    // The stream toward that peer ended mid-frame: no valid frame can follow, the FIN must do.
+    toward.close_sent = true;
+    shutdown_write(toward);
+    return;
+  }
   toward.insert_size = static_cast<uint8_t>(
       ws::write_close_frame(toward.insert, code, reason, to_backend ? &mask : nullptr));
-  if (toward.tracker.at_frame_boundary()) {
-    emit_insert(toward);
-  } else if (toward.insert_impossible) {
-    toward.insert_size = 0;
-    toward.close_sent = true;  // nothing valid can be sent: the TCP close will have to do
-  }
+  if (toward.tracker.at_frame_boundary()) emit_insert(toward);
 }
 
 void Session::emit_insert(Flow& flow) {

@@ -68,7 +68,39 @@ PoolRuntime* Runtime::find_pool(std::string_view name) const {
   return nullptr;
 }
 
+namespace {
+std::string identity(const std::string& pool, const std::string& backend) {
+  return pool + '\0' + backend;  // names cannot contain NUL, so identities never collide
+}
+}  // namespace
+
+std::shared_ptr<health::BackendState> BackendRegistry::get_or_create(const std::string& pool,
+                                                                     const std::string& backend,
+                                                                     bool& created) {
+  auto& slot = states_[identity(pool, backend)];
+  created = slot == nullptr;
+  if (created) slot = std::make_shared<health::BackendState>();
+  return slot;
+}
+
+std::shared_ptr<health::BackendState> BackendRegistry::find(const std::string& pool,
+                                                            const std::string& backend) const {
+  const auto it = states_.find(identity(pool, backend));
+  return it == states_.end() ? nullptr : it->second;
+}
+
+void BackendRegistry::retain_only(const Runtime& runtime) {
+  std::map<std::string, std::shared_ptr<health::BackendState>> kept;
+  for (const auto& pool : runtime.pools) {
+    for (const auto& backend : pool->backends) {
+      kept.emplace(identity(pool->config->name, backend->config->name), backend->state);
+    }
+  }
+  states_.swap(kept);
+}
+
 std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> config, uint64_t generation,
+                                       BackendRegistry& registry, const Runtime* previous,
                                        std::vector<std::string>& errors) {
   auto runtime = std::make_shared<Runtime>();
   runtime->config = config;
@@ -82,11 +114,19 @@ std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> confi
     }
     auto pool = std::make_unique<PoolRuntime>(lb::SelectionTable(std::move(entries)));
     pool->config = &pool_config;
-    pool->active = std::make_unique<std::atomic<uint32_t>[]>(pool_config.backends.size());
+    const PoolRuntime* previous_pool = previous != nullptr ? previous->find_pool(pool_config.name) : nullptr;
     for (const conf::Backend& b : pool_config.backends) {
       auto backend = std::make_unique<BackendRuntime>();
       backend->config = &b;
-      backend->draining = b.drain;
+      bool created = false;
+      backend->state = registry.get_or_create(pool_config.name, b.name, created);
+      // `drain:` in the file wins when the backend is new or when that key changed; otherwise the
+      // state set at run time (admin drain/undrain) stays.
+      const size_t before = previous_pool != nullptr ? previous_pool->backend_index(b.name) : std::string_view::npos;
+      const bool drain_key_changed =
+          before != std::string_view::npos && previous_pool->backends[before]->config->drain != b.drain;
+      if (created || drain_key_changed) backend->state->draining.store(b.drain, std::memory_order_relaxed);
+      pool->active.push_back(&backend->state->active);
       std::string error;
       if (auto address = net::resolve(b.address, error)) {
         backend->address = *address;

@@ -8,12 +8,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "conf/config.h"
+#include "health/backend_state.h"
 #include "lb/selector.h"
 
 namespace ringway {
@@ -22,16 +24,28 @@ struct BackendRuntime {
   const conf::Backend* config = nullptr;  // points into Runtime::config
   sockaddr_storage address{};
   std::string address_text;  // resolved, for logs
-  // Set by the admin endpoint (and `drain: true`): no new connections.
-  std::atomic<bool> draining{false};
-  std::atomic<uint64_t> connect_failures{0};
+  std::shared_ptr<health::BackendState> state;  // shared across reloads by identity
+};
+
+// Backend states by identity (pool name + backend name), kept by the process across reloads: a
+// new Runtime takes the state of every backend it keeps, and new state for new backends.
+class BackendRegistry {
+ public:
+  std::shared_ptr<health::BackendState> get_or_create(const std::string& pool, const std::string& backend,
+                                                      bool& created);
+  std::shared_ptr<health::BackendState> find(const std::string& pool, const std::string& backend) const;
+  // Keeps only the identities of `runtime` (removed backends live on in the sessions that use them).
+  void retain_only(const struct Runtime& runtime);
+
+ private:
+  std::map<std::string, std::shared_ptr<health::BackendState>> states_;
 };
 
 struct PoolRuntime {
   const conf::Pool* config = nullptr;
   std::vector<std::unique_ptr<BackendRuntime>> backends;  // in file order
-  // Live connections per backend, contiguous for the selector's bounded-load check.
-  std::unique_ptr<std::atomic<uint32_t>[]> active;
+  // Each backend's live-connection counter, for the selector's bounded-load check.
+  std::vector<const std::atomic<uint32_t>*> active;
   lb::SelectionTable table;
 
   explicit PoolRuntime(lb::SelectionTable t) : table(std::move(t)) {}
@@ -64,8 +78,10 @@ struct Runtime {
 };
 
 // Builds the snapshot; on failure (an address that cannot be resolved) returns null and fills
-// `errors` with one line per problem.
+// `errors` with one line per problem. Backend state comes from `registry` (created for new
+// backends, with `drain: true` applied; a kept backend's drain changes only if its `drain` key did).
 std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> config, uint64_t generation,
+                                       BackendRegistry& registry, const Runtime* previous,
                                        std::vector<std::string>& errors);
 
 }  // namespace ringway

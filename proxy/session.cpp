@@ -107,8 +107,7 @@ void Session::on_client_read(ssize_t nread, const uv_buf_t* buf) {
         close(CloseReason::ClientClosed);  // gone before sending a whole head: nobody to answer
         return;
       }
-      handshake_->head.append(buf->base, static_cast<size_t>(nread));
-      handle_head();
+      append_head_bytes(std::string_view(buf->base, static_cast<size_t>(nread)));
       return;
     case Phase::Lingering:
       // Draining the client's input after an answer so the kernel sends no RST over it.
@@ -119,6 +118,17 @@ void Session::on_client_read(ssize_t nread, const uv_buf_t* buf) {
       if (nread < 0) close(CloseReason::ClientClosed);
       return;
   }
+}
+
+// Parsing starts only once the blank line has arrived (or the limit is passed), so a head that
+// trickles in byte by byte costs linear time, not quadratic.
+void Session::append_head_bytes(std::string_view bytes) {
+  std::string& head = handshake_->head;
+  const size_t search_from = head.size() >= 3 ? head.size() - 3 : 0;
+  head.append(bytes);
+  const bool complete = head.find("\r\n\r\n", search_from) != std::string::npos;
+  if (!complete && head.size() <= runtime_->config->limits.max_header_size) return;
+  handle_head();
 }
 
 void Session::handle_head() {
@@ -165,7 +175,7 @@ void Session::handle_head() {
   hs.key_hash = lb::hash_bytes(lb::extract_hash_key(pool_->config->hash_key, source));
   hs.usable.assign(pool_->backends.size(), 1);
   for (size_t i = 0; i < pool_->backends.size(); ++i) {
-    hs.usable[i] = pool_->backends[i]->draining.load(std::memory_order_relaxed) ? 0 : 1;
+    hs.usable[i] = pool_->backends[i]->state->usable() ? 1 : 0;
   }
   hs.attempts_left = 1 + pool_->config->connect_retries;
   hs.backend_head = http::build_backend_head(head, client_ip_, "http");
@@ -179,9 +189,8 @@ void Session::start_connect() {
     reject(502, "every backend connect failed", CloseReason::ConnectFailed);
     return;
   }
-  const lb::LiveView live{hs.usable,
-                          std::span<const std::atomic<uint32_t>>(pool_->active.get(), pool_->backends.size()),
-                          pool_->config->balance_factor};
+  // TODO(lead): bounded loads need LiveView to take the per-backend counters by pointer.
+  const lb::LiveView live{hs.usable, {}, pool_->config->balance_factor};
   const std::optional<uint32_t> pick = pool_->table.pick(hs.key_hash, live);
   if (!pick) {
     if (hs.attempts_made == 0) {
@@ -216,7 +225,7 @@ void Session::on_connected(int status) {
   }
   uv_timer_stop(&timer_);
   uv_tcp_nodelay(&backend_, 1);
-  pool_->active[backend_index_].fetch_add(1, std::memory_order_relaxed);
+  pool_->backends[backend_index_]->state->active.fetch_add(1, std::memory_order_relaxed);
   counted_on_backend_ = true;
   backend_connected_ = true;
   phase_ = Phase::AwaitingResponse;
@@ -230,7 +239,7 @@ void Session::on_connect_failed(int status) {
   HandshakeState& hs = *handshake_;
   uv_timer_stop(&timer_);
   BackendRuntime& backend = *pool_->backends[backend_index_];
-  backend.connect_failures.fetch_add(1, std::memory_order_relaxed);
+  backend.state->connect_failures.fetch_add(1, std::memory_order_relaxed);
   log::warn("backend connect failed", {{"pool", pool_->config->name},
                                        {"backend", backend.config->name},
                                        {"address", backend.address_text},
@@ -384,7 +393,7 @@ void Session::close(CloseReason reason) {
   phase_ = Phase::Closed;
   if (reason_ == CloseReason::None || reason_ == CloseReason::LingerTimeout) reason_ = reason;
   if (counted_on_backend_) {
-    pool_->active[backend_index_].fetch_sub(1, std::memory_order_relaxed);
+    pool_->backends[backend_index_]->state->active.fetch_sub(1, std::memory_order_relaxed);
     counted_on_backend_ = false;
   }
   --listener_.active;

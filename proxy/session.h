@@ -43,9 +43,14 @@ class Session {
   // Ends the session now (idempotent): every way a session ends passes through here.
   void close(CloseReason reason);
 
-  // Membership in the worker's session lists (O(1) removal, no allocation).
+  // True when this session is connected to the backend with this state (by identity, whatever
+  // configuration generation the session started under).
+  bool uses_backend(const health::BackendState* state) const {
+    return backend_connected_ && pool_->backends[backend_index_]->state.get() == state;
+  }
+
+  // Membership in one of the worker's session lists (O(1) removal, no allocation).
   IntrusiveList<Session>::Node link;
-  bool told = false;  // moved to the worker's "told to go away" list
 
  private:
   friend struct SessionCallbacks;
@@ -102,6 +107,7 @@ class Session {
   void arm_timer(TimerPurpose purpose, uint64_t timeout_ms);
   void on_timer();
   void on_client_read(ssize_t nread, const uv_buf_t* buf);
+  void append_head_bytes(std::string_view bytes);
   void handle_head();
   void start_connect();
   void on_connected(int status);

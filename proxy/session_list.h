@@ -1,5 +1,5 @@
-// An intrusive doubly-linked list of sessions with a sentinel, so that a session can leave whatever
-// list it is in in O(1) without knowing which one (no allocation, nothing quadratic).
+// An intrusive doubly-linked list with a sentinel. A node knows the list it is in, so it can leave
+// it in O(1) from anywhere and every list keeps an exact size (no allocation, nothing quadratic).
 #pragma once
 
 #include <cstddef>
@@ -9,22 +9,27 @@ namespace ringway {
 template <class T>
 class IntrusiveList {
  public:
-  IntrusiveList() { sentinel_.prev = sentinel_.next = &sentinel_; }
-  IntrusiveList(const IntrusiveList&) = delete;
-  IntrusiveList& operator=(const IntrusiveList&) = delete;
-
   struct Node {
     Node* prev = nullptr;
     Node* next = nullptr;
+    IntrusiveList* list = nullptr;
     T* owner = nullptr;
-    bool linked() const { return next != nullptr; }
+
+    bool linked() const { return list != nullptr; }
     void unlink() {
-      if (!linked()) return;
+      if (list == nullptr) return;
       prev->next = next;
       next->prev = prev;
+      --list->size_;
       prev = next = nullptr;
+      list = nullptr;
     }
   };
+
+  IntrusiveList() { sentinel_.prev = sentinel_.next = &sentinel_; }
+  ~IntrusiveList() { clear(); }
+  IntrusiveList(const IntrusiveList&) = delete;
+  IntrusiveList& operator=(const IntrusiveList&) = delete;
 
   void push_back(Node& node) {
     node.unlink();
@@ -32,21 +37,32 @@ class IntrusiveList {
     node.next = &sentinel_;
     sentinel_.prev->next = &node;
     sentinel_.prev = &node;
+    node.list = this;
+    ++size_;
   }
-  bool empty() const { return sentinel_.next == &sentinel_; }
-  Node* front() { return empty() ? nullptr : sentinel_.next; }
-  // Walks the list; `fn` may unlink the node it is given (not others).
+  bool empty() const { return size_ == 0; }
+  size_t size() const { return size_; }
+  T* front() const { return empty() ? nullptr : sentinel_.next->owner; }
+  // Walks the list; `fn(T&)` may unlink the element it is given (not others).
   template <class Fn>
   void for_each(Fn&& fn) {
     for (Node* n = sentinel_.next; n != &sentinel_;) {
       Node* following = n->next;
-      fn(n);
+      fn(*n->owner);
       n = following;
     }
+  }
+  // Moves every element to the end of `other`.
+  void move_all_to(IntrusiveList& other) {
+    while (Node* n = empty() ? nullptr : sentinel_.next) other.push_back(*n);
+  }
+  void clear() {
+    while (!empty()) sentinel_.next->unlink();
   }
 
  private:
   Node sentinel_;
+  size_t size_ = 0;
 };
 
 }  // namespace ringway

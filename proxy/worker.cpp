@@ -3,45 +3,115 @@
 #include <algorithm>
 
 #include "proxy/log.h"
+#include "proxy/net.h"
 #include "proxy/session.h"
 
 namespace ringway {
 namespace {
-constexpr uint64_t kPaceTickMs = 10;
 constexpr int kListenBacklog = 4096;
 }  // namespace
 
 Worker::Worker(uv_loop_t* loop) : loop_(loop) {
-  uv_timer_init(loop_, &shutdown_timer_);
-  shutdown_timer_.data = this;
-  uv_unref(reinterpret_cast<uv_handle_t*>(&shutdown_timer_));
+  uv_timer_init(loop_, &delay_timer_);
+  delay_timer_.data = this;
 }
+
+Worker::~Worker() = default;
 
 bool Worker::start(std::shared_ptr<const Runtime> runtime, std::string& error) {
   runtime_ = std::move(runtime);
   for (const ListenerRuntime& lr : runtime_->listeners) {
-    auto state = std::make_unique<ListenerState>();
-    state->worker = this;
-    state->name = lr.config->name;
-    state->runtime = &lr;
-    uv_tcp_init(loop_, &state->handle);
-    state->handle.data = state.get();
-    int rc = uv_tcp_bind(&state->handle, reinterpret_cast<const sockaddr*>(&lr.bind), 0);
-    if (rc == 0) {
-      rc = uv_listen(reinterpret_cast<uv_stream_t*>(&state->handle), kListenBacklog, on_connection);
-    }
-    if (rc != 0) {
-      error = "listener \"" + lr.config->name + "\": cannot listen on " + lr.config->bind.text + ": " +
-              uv_strerror(rc);
-      // The handle is closed with the others below; the ListenerState must outlive it.
-      listeners_.push_back(std::move(state));
+    auto state = open_listener(lr, error);
+    if (!state) {
       close_listeners();
       return false;
     }
-    log::info("listening", {{"listener", lr.config->name}, {"bind", lr.config->bind.text}});
     listeners_.push_back(std::move(state));
   }
   accepting_ = true;
+  return true;
+}
+
+std::unique_ptr<ListenerState> Worker::open_listener(const ListenerRuntime& lr, std::string& error) {
+  auto state = std::make_unique<ListenerState>();
+  state->worker = this;
+  state->name = lr.config->name;
+  state->runtime = &lr;
+  state->bind_key = net::address_text(lr.bind);
+  uv_tcp_init(loop_, &state->handle);
+  state->handle.data = state.get();
+  int rc = uv_tcp_bind(&state->handle, reinterpret_cast<const sockaddr*>(&lr.bind), 0);
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&state->handle), kListenBacklog, on_connection);
+  if (rc != 0) {
+    error = "listener \"" + lr.config->name + "\": cannot listen on " + lr.config->bind.text + ": " +
+            uv_strerror(rc);
+    close_listener(*state);
+    retired_.push_back(std::move(state));  // freed once its close callback has run
+    return nullptr;
+  }
+  log::info("listening", {{"listener", lr.config->name}, {"bind", lr.config->bind.text}});
+  return state;
+}
+
+void Worker::close_listener(ListenerState& listener) {
+  if (listener.closing) return;
+  listener.closing = true;
+  uv_close(reinterpret_cast<uv_handle_t*>(&listener.handle), [](uv_handle_t* h) {
+    static_cast<ListenerState*>(h->data)->closed = true;
+  });
+}
+
+bool Worker::apply_runtime(std::shared_ptr<const Runtime> next, std::string& error) {
+  if (shutting_down_) {
+    error = "shutting down";
+    return false;
+  }
+  // Pair every listener of the new configuration with an open socket on the same address, or open
+  // a new one. Nothing is closed before every new socket is listening.
+  std::vector<std::unique_ptr<ListenerState>> next_listeners;
+  std::vector<const ListenerRuntime*> kept_runtime;
+  for (const ListenerRuntime& lr : next->listeners) {
+    const std::string key = net::address_text(lr.bind);
+    auto same = std::find_if(listeners_.begin(), listeners_.end(), [&](const auto& l) {
+      return l && !l->closing && l->bind_key == key;
+    });
+    if (same != listeners_.end()) {
+      next_listeners.push_back(std::move(*same));  // keeps its socket
+      kept_runtime.push_back(&lr);
+      continue;
+    }
+    auto opened = open_listener(lr, error);
+    if (!opened) {
+      // Undo: sockets opened for this reload close; kept ones go back to their old slots.
+      for (size_t i = 0; i < next_listeners.size(); ++i) {
+        if (kept_runtime[i] == nullptr) {
+          close_listener(*next_listeners[i]);
+          retired_.push_back(std::move(next_listeners[i]));
+        } else {
+          *std::find(listeners_.begin(), listeners_.end(), nullptr) = std::move(next_listeners[i]);
+        }
+      }
+      return false;
+    }
+    next_listeners.push_back(std::move(opened));
+    kept_runtime.push_back(nullptr);
+  }
+  // Commit: removed listeners stop accepting; kept ones point at the new configuration.
+  for (auto& old : listeners_) {
+    if (!old) continue;
+    log::info("listener removed", {{"listener", old->name}, {"bind", old->runtime->config->bind.text}});
+    close_listener(*old);
+    retired_.push_back(std::move(old));
+  }
+  for (size_t i = 0; i < next_listeners.size(); ++i) {
+    if (kept_runtime[i] != nullptr) {
+      next_listeners[i]->runtime = kept_runtime[i];
+      next_listeners[i]->name = kept_runtime[i]->config->name;
+    }
+  }
+  listeners_ = std::move(next_listeners);
+  runtime_ = std::move(next);
+  reap_retired();
   return true;
 }
 
@@ -53,25 +123,16 @@ void Worker::on_connection(uv_stream_t* server, int status) {
     return;
   }
   auto* session = new Session(worker, *listener, worker.runtime_);
-  session->accept(server);  // frees itself through its close callbacks on failure
+  session->accept(server);  // on failure it frees itself through its close callbacks
 }
 
 void Worker::session_started(Session& session) {
   session.link.owner = &session;
   live_.push_back(session.link);
   ++sessions_;
-  ++untold_;
-}
-
-void Worker::session_told(Session& session) {
-  if (session.told) return;
-  session.told = true;
-  told_.push_back(session.link);  // push_back unlinks from live_ first
-  --untold_;
 }
 
 void Worker::session_finished(Session& session) {
-  if (!session.told) --untold_;
   session.link.unlink();
   --sessions_;
   maybe_done();
@@ -79,86 +140,103 @@ void Worker::session_finished(Session& session) {
 
 void Worker::close_listeners() {
   accepting_ = false;
-  for (auto& listener : listeners_) {
-    if (listener->closing) continue;
-    listener->closing = true;
-    uv_close(reinterpret_cast<uv_handle_t*>(&listener->handle), nullptr);
+  for (auto& listener : listeners_) close_listener(*listener);
+}
+
+void Worker::reap_retired() {
+  std::erase_if(retired_, [](const auto& l) { return l->closed && l->active == 0; });
+}
+
+void Worker::drain_backend(const health::BackendState* state, const std::string& label, uint64_t window_ms) {
+  reap_finished_drains();
+  if (shutting_down_) return;  // shutdown already tells everyone
+  for (const DrainJob& job : drains_) {
+    if (job.state == state && job.pacer->running()) return;  // already draining
   }
+  auto pacer = std::make_unique<Pacer>(loop_, told_);
+  live_.for_each([&](Session& s) {
+    if (s.uses_backend(state)) pacer->waiting().push_back(s.link);
+  });
+  log::info("draining backend connections", {{"backend", label},
+                                             {"sessions", std::to_string(pacer->waiting().size())},
+                                             {"window_ms", std::to_string(window_ms)}});
+  Pacer* raw = pacer.get();
+  pacer->start(0, window_ms, [raw] {
+    if (raw->waiting().empty()) raw->stop();
+  });
+  drains_.push_back(DrainJob{state, std::move(pacer)});
+}
+
+void Worker::undrain_backend(const health::BackendState* state) {
+  for (DrainJob& job : drains_) {
+    if (job.state != state) continue;
+    job.pacer->stop();
+    job.pacer->waiting().move_all_to(live_);  // not told yet: they simply stay
+  }
+  reap_finished_drains();
+}
+
+void Worker::reap_finished_drains() {
+  std::erase_if(drains_, [](const DrainJob& job) { return !job.pacer->running(); });
 }
 
 void Worker::begin_shutdown(uint64_t delay_ms, uint64_t drain_timeout_ms, std::function<void()> done) {
   if (shutting_down_) return;
   shutting_down_ = true;
   shutdown_done_ = std::move(done);
-  const uint64_t now = uv_now(loop_);
-  drain_start_ms_ = now + delay_ms;
-  drain_end_ms_ = drain_start_ms_ + drain_timeout_ms;
+  drain_timeout_ms_ = drain_timeout_ms;
   log::info("shutdown started", {{"delay_ms", std::to_string(delay_ms)},
                                  {"drain_timeout_ms", std::to_string(drain_timeout_ms)},
                                  {"sessions", std::to_string(sessions_)}});
-  uv_ref(reinterpret_cast<uv_handle_t*>(&shutdown_timer_));
   uv_timer_start(
-      &shutdown_timer_, [](uv_timer_t* t) { static_cast<Worker*>(t->data)->pace_shutdown(); },
-      delay_ms, kPaceTickMs);
+      &delay_timer_, [](uv_timer_t* t) { static_cast<Worker*>(t->data)->start_shutdown_drain(); },
+      delay_ms, 0);
 }
 
-// Each tick tells a share of the remaining sessions to go away, so the Closes (and the clients'
-// reconnects elsewhere) are spread evenly over the window instead of arriving in one burst. The
-// last Close goes out at 80% of the window so that the close handshakes can finish before it ends.
-void Worker::pace_shutdown() {
-  const uint64_t now = uv_now(loop_);
-  if (accepting_) {
-    close_listeners();
-    last_pace_ms_ = now;  // the window starts when the listeners stop accepting
+// After shutdown.delay: no new connections; every session (also those waiting in a backend drain)
+// is told to go away, paced over shutdown.drain_timeout.
+void Worker::start_shutdown_drain() {
+  close_listeners();
+  drain_end_ms_ = uv_now(loop_) + drain_timeout_ms_;
+  shutdown_pacer_ = std::make_unique<Pacer>(loop_, told_);
+  for (DrainJob& job : drains_) {
+    job.pacer->stop();
+    job.pacer->waiting().move_all_to(shutdown_pacer_->waiting());
   }
-  if (now >= drain_end_ms_) {
-    log::warn("shutdown drain timeout: closing remaining sessions",
+  live_.move_all_to(shutdown_pacer_->waiting());
+  shutdown_pacer_->start(0, drain_timeout_ms_, [this] { on_shutdown_tick(); });
+  maybe_done();
+}
+
+void Worker::on_shutdown_tick() {
+  if (uv_now(loop_) >= drain_end_ms_ && sessions_ != 0) {
+    log::warn("shutdown drain timeout: closing the remaining sessions",
               {{"sessions", std::to_string(sessions_)}});
     abort_all();
-    maybe_done();
-    return;
-  }
-  const uint64_t window = drain_end_ms_ - drain_start_ms_;
-  const uint64_t send_by = drain_start_ms_ + window * 8 / 10;
-  // Fractional credit: with 100 sessions over 10 s a tick owes 0.1 of a session, so sessions go one
-  // every 100 ms rather than one per tick.
-  if (now + kPaceTickMs >= send_by) {
-    pace_credit_ = static_cast<double>(untold_);
-  } else {
-    const uint64_t elapsed = now > last_pace_ms_ ? now - last_pace_ms_ : 0;
-    pace_credit_ += static_cast<double>(untold_) * static_cast<double>(elapsed) /
-                    static_cast<double>(send_by - last_pace_ms_);
-  }
-  last_pace_ms_ = now;
-  uint64_t to_tell = static_cast<uint64_t>(pace_credit_);
-  pace_credit_ -= static_cast<double>(to_tell);
-  while (to_tell-- > 0) {
-    IntrusiveList<Session>::Node* node = live_.front();
-    if (node == nullptr) break;
-    Session* session = node->owner;
-    session_told(*session);
-    session->go_away();
   }
   maybe_done();
 }
 
 void Worker::abort_all() {
   close_listeners();
-  auto end = [](IntrusiveList<Session>::Node* node) { node->owner->close(CloseReason::Shutdown); };
+  auto end = [](Session& s) { s.close(CloseReason::Shutdown); };
   live_.for_each(end);
   told_.for_each(end);
+  for (DrainJob& job : drains_) job.pacer->waiting().for_each(end);
+  if (shutdown_pacer_) shutdown_pacer_->waiting().for_each(end);
 }
 
 void Worker::close_handles() {
-  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&shutdown_timer_))) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&shutdown_timer_), nullptr);
+  drains_.clear();
+  shutdown_pacer_.reset();
+  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&delay_timer_))) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&delay_timer_), nullptr);
   }
 }
 
 void Worker::maybe_done() {
-  if (!shutting_down_ || sessions_ != 0 || !shutdown_done_) return;
-  uv_timer_stop(&shutdown_timer_);
-  if (accepting_) close_listeners();
+  if (!shutting_down_ || accepting_ || sessions_ != 0 || !shutdown_done_) return;
+  if (shutdown_pacer_) shutdown_pacer_->stop();
   auto done = std::move(shutdown_done_);
   shutdown_done_ = nullptr;
   done();

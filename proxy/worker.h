@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "proxy/pacer.h"
 #include "proxy/runtime.h"
 #include "proxy/session_list.h"
 
@@ -26,7 +27,9 @@ struct ListenerState {
   std::string name;
   const ListenerRuntime* runtime = nullptr;  // inside the worker's current Runtime
   uv_tcp_t handle{};
+  std::string bind_key;  // the resolved bind address: a reload keeps the socket when it matches
   bool closing = false;
+  bool closed = false;   // the close callback has run
   uint64_t active = 0;  // sessions accepted here and not yet finished
   uint64_t total = 0;
 };
@@ -34,11 +37,18 @@ struct ListenerState {
 class Worker {
  public:
   explicit Worker(uv_loop_t* loop);
+  ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
   // Binds every listener of `runtime`; on failure returns false with the reason in `error`.
   bool start(std::shared_ptr<const Runtime> runtime, std::string& error);
+
+  // Reload: new sessions use `next`; established ones keep the snapshot they started with. A
+  // listener whose bind exists in both configurations keeps its socket (a reload never refuses a
+  // connection); new binds are bound first, so a failure (returns false) changes nothing; listeners
+  // that are gone stop accepting while their established connections stay.
+  bool apply_runtime(std::shared_ptr<const Runtime> next, std::string& error);
 
   // Graceful shutdown: stop accepting after `delay`, then send Close 1001 to every WebSocket, paced
   // evenly over `drain_timeout`, and call `done` when no session is left or the time is up.
@@ -47,6 +57,11 @@ class Worker {
   void abort_all();
   // Closes the worker's own handles once everything else is gone (before the loop closes).
   void close_handles();
+
+  // Backend drain: its sessions get Close 1001 paced over `window_ms`; undrain stops that.
+  // `label` names the backend in logs ("pool/backend").
+  void drain_backend(const health::BackendState* state, const std::string& label, uint64_t window_ms);
+  void undrain_backend(const health::BackendState* state);
 
   uv_loop_t* loop() const { return loop_; }
   std::shared_ptr<const Runtime> runtime() const { return runtime_; }
@@ -57,34 +72,43 @@ class Worker {
   // One read buffer per loop: every read lands here and is written on at once (DESIGN.md).
   std::span<uint8_t> read_slab() { return read_slab_; }
 
-  // Session bookkeeping.
   void session_started(Session& session);
   void session_finished(Session& session);
-  // A session that was told to go away moves to the "told" list so pacing never revisits it.
-  void session_told(Session& session);
 
  private:
+  struct DrainJob {
+    const health::BackendState* state;
+    std::unique_ptr<Pacer> pacer;
+  };
+
   static void on_connection(uv_stream_t* server, int status);
+  // Creates, binds and listens; null with `error` on failure (the handle is then closing).
+  std::unique_ptr<ListenerState> open_listener(const ListenerRuntime& lr, std::string& error);
+  void close_listener(ListenerState& listener);
   void close_listeners();
-  void pace_shutdown();
+  void reap_retired();
+  void start_shutdown_drain();
+  void on_shutdown_tick();
+  void reap_finished_drains();
   void maybe_done();
 
   uv_loop_t* loop_;
   std::shared_ptr<const Runtime> runtime_;
   std::vector<std::unique_ptr<ListenerState>> listeners_;
-  IntrusiveList<Session> live_;  // sessions not yet told to go away
-  IntrusiveList<Session> told_;  // sessions sent a Close 1001 (or closing)
+  // Listeners removed by a reload: closed, kept until their sessions are gone (sessions refer to them).
+  std::vector<std::unique_ptr<ListenerState>> retired_;
+  IntrusiveList<Session> live_;  // sessions not told to go away and not waiting in a pacer
+  IntrusiveList<Session> told_;  // sessions sent Close 1001 (or about to)
   uint64_t sessions_ = 0;
-  uint64_t untold_ = 0;
   bool accepting_ = false;
+  std::vector<DrainJob> drains_;
 
-  // Shutdown pacing.
+  // Shutdown.
   bool shutting_down_ = false;
-  uint64_t drain_start_ms_ = 0;
+  uint64_t drain_timeout_ms_ = 0;
   uint64_t drain_end_ms_ = 0;
-  uint64_t last_pace_ms_ = 0;
-  double pace_credit_ = 0;
-  uv_timer_t shutdown_timer_{};
+  uv_timer_t delay_timer_{};
+  std::unique_ptr<Pacer> shutdown_pacer_;
   std::function<void()> shutdown_done_;
 
   alignas(64) std::array<uint8_t, 64 * 1024> read_slab_{};
