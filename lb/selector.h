@@ -23,12 +23,22 @@ struct BackendEntry {
 };
 
 // What the caller knows right now about each backend, indexed like the entries given to the table.
+// Pointers to each counter of `counters`, for LiveView::active (tests and benchmarks).
+template <class Counters>
+std::vector<const std::atomic<uint32_t>*> counter_pointers(const Counters& counters) {
+  std::vector<const std::atomic<uint32_t>*> out;
+  for (const auto& c : counters) out.push_back(&c);
+  return out;
+}
+
 struct LiveView {
   // usable[i] != 0: backend i may take a new connection (up, not draining, not ejected, not
   // already tried by this request).
   std::span<const uint8_t> usable;
   // Live connections per backend, for bounded loads; empty = no bounded loads.
-  std::span<const std::atomic<uint32_t>> active;
+  // One pointer per backend: the counters live with each backend's run-time state, which outlives
+  // any one configuration (a reload keeps it), so the table never owns them.
+  std::span<const std::atomic<uint32_t>* const> active;
   // balance_factor > 1.0 enables bounded loads; 0 disables. A backend is passed over while
   // active >= ceil(factor * (total + 1) / usable), total and usable taken over the usable backends
   // of the tier picked from (lb/bounded_load.h). Summing them is one pass over the tier per pick:
@@ -38,12 +48,13 @@ struct LiveView {
 
 // Built once per configuration, immutable afterwards; lookups are const and thread-safe.
 //
-// A Maglev table per tier (primaries, backups), sized on a ladder of primes with >= 100 slots per
-// backend (lb/maglev_table.h). pick() looks the key up; when that slot's backend is not usable (or
-// is full under bounded loads) it rehashes the key with the attempt number and looks up again, up
-// to kMaxProbes times, then scans the tier's backends in name order from a key-derived start. The
-// walk depends only on the key and the table, so a backend going down moves only its own keys,
-// spread over the others in proportion to their slots (weights), and they come back when it does.
+// A Maglev-style slot table per tier (primaries, backups): prime size on a ladder, about 1024
+// slots per backend, max/mean share <= 1.03 (lb/slot_table.h has the fill and why). pick() looks
+// the key up; when that slot's backend is not usable (or is full under bounded loads) it rehashes
+// the key with the attempt number and looks up again, up to kMaxProbes times, then scans the
+// tier's backends in name order from a key-derived start. The walk depends only on the key and
+// the table, so a backend going down moves only its own keys, spread over the others in
+// proportion to their slots (weights), and they come back when it does.
 class SelectionTable {
  public:
   // Rehashed lookups before the deterministic scan: with half the table unusable the scan is
@@ -64,15 +75,16 @@ class SelectionTable {
   // Number of backends (entries), primaries and backups together.
   size_t size() const;
 
-  // Why these entries cannot form a table (empty or duplicate name, weight outside [1, 65536],
-  // weights too uneven for at least 100 slots per backend), or nullopt when they can. The
+  // Why these entries cannot form a table (empty or duplicate name, weight outside [1, 65535],
+  // more than 65535 backends, more than 41943 weight units per tier, i.e. sum(weight) /
+  // gcd(weights), so that each unit owns at least 100 slots of the largest table), or nullopt. The
   // constructor throws std::invalid_argument with this text; the config checker calls it first.
   static std::optional<std::string> validate(std::span<const BackendEntry> entries);
 
   // Diagnostics (admin, tests, lbbench): the primaries' and backups' lookup tables, each slot an
   // index in the caller's order; empty when the tier has no backends.
-  std::span<const uint32_t> primary_slots() const;
-  std::span<const uint32_t> backup_slots() const;
+  std::span<const uint16_t> primary_slots() const;
+  std::span<const uint16_t> backup_slots() const;
 
  private:
   struct Impl;

@@ -98,7 +98,7 @@ class StickyAcrossInstances(h.IntegrationTestCase):
         rw2 = self.start_ringway([h.pool("chat", [b[2], b[0], b[1]], hash_key="header:X-User")])
 
         async def go():
-            reqs = [("/ws", {"X-User": f"user-{i}"}) for i in range(100)]
+            reqs = [("/ws", {"X-User": f"user-{i}"}) for i in range(300)]
             first = await landings(rw1.port, reqs)
             second = await landings(rw2.port, reqs)
             self.assertEqual(set(first), {"b1", "b2", "b3"})
