@@ -47,6 +47,22 @@ FILE_BUDGET = float(os.environ.get("RINGWAY_TEST_FILE_BUDGET", "115"))
 _FILE_DEADLINE = time.monotonic() + FILE_BUDGET
 
 
+_sanitized = None
+
+
+def ringway_is_sanitized():
+    """Whether RINGWAY_BIN was built with AddressSanitizer (its memory figures mean little then:
+    freed memory sits in ASan's quarantine instead of being reused)."""
+    global _sanitized
+    if _sanitized is None:
+        try:
+            with open(RINGWAY_BIN, "rb") as f:
+                _sanitized = b"__asan_init" in f.read()
+        except OSError:
+            _sanitized = False
+    return _sanitized
+
+
 def budget(timeout):
     """`timeout`, clipped to what is left of the file's budget (at least a quarter second)."""
     return max(0.25, min(timeout, _FILE_DEADLINE - time.monotonic()))
@@ -213,6 +229,70 @@ class Ringway:
         if code != 200:
             raise AssertionError(f"/status answered {code}: {body!r}")
         return json.loads(body)
+
+    def admin_post(self, path, timeout=IO_TIMEOUT):
+        """(status, body bytes) of an empty POST http://admin{path}."""
+        url = f"http://127.0.0.1:{self.admin_port}{path}"
+        req = urllib.request.Request(url, data=b"", method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    # -- reloads (SIGHUP) -------------------------------------------------------------------
+
+    RELOAD_OK_LINE = "configuration reloaded"
+    RELOAD_FAILED_LINE = "reload failed"
+
+    def write_config(self, text):
+        """Replaces the configuration file atomically (a SIGHUP never reads half a file)."""
+        if isinstance(text, dict):
+            text = to_yaml(text) + "\n"
+        tmp = self.config_path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, self.config_path)
+        self.config = text
+
+    def reload_outcomes(self):
+        """(applied, failed): how many reloads ringway has logged so far."""
+        text = self.log()
+        return text.count(self.RELOAD_OK_LINE), text.count(self.RELOAD_FAILED_LINE)
+
+    def reload(self, text=None, timeout=IO_TIMEOUT):
+        """Optionally rewrites the configuration, sends SIGHUP and waits until ringway has logged
+        the outcome. Returns True when the new configuration was applied, False when refused."""
+        if text is not None:
+            self.write_config(text)
+        ok0, failed0 = self.reload_outcomes()
+        self.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + budget(timeout)
+        while time.monotonic() < deadline:
+            ok, failed = self.reload_outcomes()
+            if ok > ok0:
+                return True
+            if failed > failed0:
+                return False
+            if self.proc.poll() is not None:
+                raise AssertionError(f"ringway exited ({self.proc.returncode}) on SIGHUP")
+            time.sleep(0.005)
+        raise AssertionError(f"no reload outcome logged {timeout}s after SIGHUP")
+
+    def rss_kib(self):
+        """The process's resident set size (VmRSS, KiB)."""
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise AssertionError("no VmRSS in /proc/PID/status")
+
+    def wait_exit(self, timeout):
+        """The exit status, or None if still running after `timeout` seconds."""
+        try:
+            return self.proc.wait(timeout=budget(timeout))
+        except subprocess.TimeoutExpired:
+            return None
 
     def kill(self):
         if self.proc.poll() is None:
@@ -395,6 +475,39 @@ class IntegrationTestCase(unittest.TestCase):
                     pass
             time.sleep(0.02)
         return False
+
+    def start_ringway_config(self, build, extra_args=()):
+        """Like start_ringway, for a configuration the test composes itself: `build(port,
+        admin_port)` returns it (a dict, or YAML text) for a free listener port and a free admin
+        port. Retries with new ports on EADDRINUSE."""
+        last_log = ""
+        for _attempt in range(6):
+            port = free_port()
+            admin_port = free_port()
+            text = build(port, admin_port)
+            if isinstance(text, dict):
+                text = to_yaml(text) + "\n"
+            n = self._next()
+            config_path = os.path.join(self.tmpdir, f"ringway-{n}.yaml")
+            log_path = os.path.join(self.tmpdir, f"ringway-{n}.log")
+            with open(config_path, "w") as f:
+                f.write(text)
+            log = open(log_path, "wb")
+            try:
+                proc = subprocess.Popen([RINGWAY_BIN, "-c", config_path, *extra_args],
+                                        stdout=log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL)
+            finally:
+                log.close()
+            r = Ringway(proc, port, admin_port, config_path, log_path, text)
+            self._ringways.append(r)
+            if self._wait_ringway_ready(r):
+                return r
+            last_log = r.log()
+            r.kill()
+            if not _looks_like_addr_in_use(last_log):
+                break
+        self.fail(f"ringway did not start; its output:\n{last_log}")
 
     # -- a python raw backend ---------------------------------------------------------------
 
