@@ -30,6 +30,33 @@ struct Backend {
   bool drain = false;
 };
 
+// Active health checks of a pool's backends (health/). Absent: no checks, backends assumed up.
+enum class CheckType : uint8_t { Tcp, Http, WebSocket };
+
+struct HealthCheck {
+  CheckType type = CheckType::Tcp;
+  std::string path = "/";  // http and websocket: the request target (starts with '/')
+  Duration interval{2000};
+  Duration timeout{1000};  // < interval
+  uint32_t rise = 2;       // consecutive successes that bring a down backend up
+  uint32_t fall = 3;       // consecutive failures that take an up backend down
+};
+
+// Passive ejection: `failures` consecutive connect failures (or resets) take a backend out of
+// rotation for `eject_for`.
+struct Passive {
+  uint32_t failures = 3;
+  Duration eject_for{10000};
+};
+
+// TLS toward a pool's backends (pools[].backend_tls). The CA file is read and checked at load.
+struct BackendTls {
+  std::string ca_path;      // as written; "" = the system's default trust store
+  std::string ca_pem;       // the CA certificates, as read
+  bool verify = true;       // check the backend's certificate chain and name
+  std::string server_name;  // SNI and the name verified; "" = the backend address's host
+};
+
 struct Pool {
   std::string name;
   std::string hash_key_text = "source_ip";
@@ -38,6 +65,9 @@ struct Pool {
   uint32_t connect_retries = 2;
   Duration drain_timeout{30000};
   std::vector<Backend> backends;
+  std::optional<HealthCheck> health_check;
+  std::optional<Passive> passive;
+  std::optional<BackendTls> backend_tls;  // absent: plain TCP to the backends
 };
 
 struct Route {
@@ -49,12 +79,31 @@ struct Route {
 
 enum class ListenerMode : uint8_t { Http, Tcp };
 
+enum class TlsVersion : uint8_t { Tls12, Tls13 };
+
+// One certificate chain and its key. The files are read and checked when the configuration loads,
+// and their PEM text kept, so that what runs is exactly what was validated (a reload reads them
+// again).
+struct TlsCertificate {
+  std::string cert_path;  // as written
+  std::string key_path;
+  std::string cert_pem;  // the leaf first, then any intermediates
+  std::string key_pem;
+};
+
+// TLS termination on a listener (listeners[].tls).
+struct ListenerTls {
+  std::vector<TlsCertificate> certificates;  // picked by SNI; the first is the default
+  TlsVersion min_version = TlsVersion::Tls12;
+};
+
 struct Listener {
   std::string name;
   Endpoint bind;
   ListenerMode mode = ListenerMode::Http;
   std::string pool;  // default pool ("" when every request must match a route)
   std::vector<Route> routes;
+  std::optional<ListenerTls> tls;  // absent: plain TCP
 };
 
 struct Timeouts {
@@ -63,7 +112,8 @@ struct Timeouts {
 };
 
 struct Limits {
-  uint64_t max_connections = 0;  // 0 = unlimited
+  uint64_t max_connections = 0;         // 0 = unlimited
+  uint64_t max_connections_per_ip = 0;  // per client address; 0 = unlimited
   uint64_t max_header_size = uint64_t{16} * 1024;
 };
 

@@ -1,4 +1,5 @@
 // pools: [{name, hash_key, balance_factor, connect_retries, backends: [...], ...}]
+#include <algorithm>
 #include <array>
 #include <string_view>
 
@@ -8,11 +9,16 @@
 namespace ringway::conf {
 namespace {
 
-constexpr std::array<std::string_view, 8> kPoolKeys = {
+constexpr std::array<std::string_view, 9> kPoolKeys = {
     "name",          "hash_key", "balance_factor", "connect_retries",
-    "drain_timeout", "backends", "health_check",   "passive"};
+    "drain_timeout", "backends", "health_check",   "passive", "backend_tls"};
 constexpr std::array<std::string_view, 5> kBackendKeys = {"name", "address", "weight", "backup",
                                                           "drain"};
+constexpr std::array<std::string_view, 6> kHealthCheckKeys = {"type",    "path", "interval",
+                                                              "timeout", "rise", "fall"};
+constexpr std::array<std::string_view, 2> kPassiveKeys = {"failures", "eject_for"};
+constexpr uint64_t kMaxRiseFall = 100;
+constexpr uint64_t kMaxPassiveFailures = 1000;
 
 constexpr uint64_t kMinWeight = 1;
 constexpr uint64_t kMaxWeight = 1000;
@@ -55,15 +61,83 @@ void read_hash_key(const Field& field, Pool& out, Diagnostics& diag) {
   out.hash_key = *spec;
 }
 
-// Keys that the contract describes but that are not implemented: refused rather than ignored, so
-// that nobody believes they are protected by a health check that never runs.
-void refuse_unsupported(const MapReader& map, Diagnostics& diag) {
-  if (const auto field = map.get("health_check")) {
-    diag.error(field->key, field->name() + ": active health checks are not supported yet");
+// health_check: {type, path, interval, timeout, rise, fall}; an empty map takes every default.
+HealthCheck read_health_check(const Field& field, Diagnostics& diag) {
+  HealthCheck out;
+  const MapReader map(field, kHealthCheckKeys, diag, true);
+  if (!map.is_map()) {
+    return out;
   }
-  if (const auto field = map.get("passive")) {
-    diag.error(field->key, field->name() + ": passive health checks are not supported yet");
+  bool type_known = true;
+  if (const auto value = map.get("type")) {
+    const std::string text = value->node.IsScalar() ? value->node.Scalar() : std::string();
+    if (text == "tcp") {
+      out.type = CheckType::Tcp;
+    } else if (text == "http") {
+      out.type = CheckType::Http;
+    } else if (text == "websocket") {
+      out.type = CheckType::WebSocket;
+    } else {
+      type_known = false;
+      type_error(*value, "tcp, http or websocket", diag);
+    }
   }
+  if (const auto value = map.get("path")) {
+    // The path goes into a request line as is: no whitespace or control characters.
+    const std::string text = value->node.IsScalar() ? value->node.Scalar() : std::string();
+    const bool clean = std::ranges::none_of(
+        text, [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; });
+    if (!text.starts_with('/') || !clean) {
+      type_error(*value, "a path that starts with \"/\" (no spaces)", diag);
+    } else if (out.type == CheckType::Tcp && type_known) {
+      diag.error(value->key, value->name() + ": a tcp check sends no request (path is for http and websocket)");
+    } else {
+      out.path = text;
+    }
+  }
+  std::optional<Field> interval = map.get("interval");
+  std::optional<Field> timeout = map.get("timeout");
+  bool times_ok = true;
+  if (interval) {
+    const auto value = read_duration(*interval, Zero::Refused, diag);
+    times_ok = value.has_value();
+    assign(value, out.interval);
+  }
+  if (timeout) {
+    const auto value = read_duration(*timeout, Zero::Refused, diag);
+    times_ok = times_ok && value.has_value();
+    assign(value, out.timeout);
+  }
+  if (times_ok && out.timeout >= out.interval) {
+    // Point at what the operator wrote (the timeout if given, else the interval).
+    const Field& at = timeout ? *timeout : *interval;
+    diag.error(at.value(), field.name() + ".timeout: must be shorter than the interval (timeout " +
+                               (timeout ? timeout->node.Scalar() : "1s") + ", interval " +
+                               (interval ? interval->node.Scalar() : "2s") + ")");
+  }
+  if (const auto value = map.get("rise")) {
+    assign(read_integer(*value, 1, kMaxRiseFall, diag), out.rise);
+  }
+  if (const auto value = map.get("fall")) {
+    assign(read_integer(*value, 1, kMaxRiseFall, diag), out.fall);
+  }
+  return out;
+}
+
+// passive: {failures, eject_for}
+Passive read_passive(const Field& field, Diagnostics& diag) {
+  Passive out;
+  const MapReader map(field, kPassiveKeys, diag, true);
+  if (!map.is_map()) {
+    return out;
+  }
+  if (const auto value = map.get("failures")) {
+    assign(read_integer(*value, 1, kMaxPassiveFailures, diag), out.failures);
+  }
+  if (const auto value = map.get("eject_for")) {
+    assign(read_duration(*value, Zero::Refused, diag), out.eject_for);
+  }
+  return out;
 }
 
 void read_pool(const Field& item, Pool& out, PoolMarks& marks, Diagnostics& diag) {
@@ -98,7 +172,15 @@ void read_pool(const Field& item, Pool& out, PoolMarks& marks, Diagnostics& diag
       read_backend(backend, out.backends.emplace_back(), marks.backend_names.emplace_back(), diag);
     }
   }
-  refuse_unsupported(map, diag);
+  if (const auto field = map.get("health_check")) {
+    out.health_check = read_health_check(*field, diag);
+  }
+  if (const auto field = map.get("passive")) {
+    out.passive = read_passive(*field, diag);
+  }
+  if (const auto field = map.get("backend_tls")) {
+    diag.error(field->key, field->name() + ": TLS to backends is not supported yet");
+  }
 }
 
 }  // namespace

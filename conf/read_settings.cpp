@@ -11,22 +11,14 @@ namespace {
 
 constexpr std::array<std::string_view, 5> kWebSocketKeys = {
     "max_message_size", "ping_interval", "idle_timeout", "messages_per_second", "burst"};
-constexpr std::array<std::string_view, 2> kLimitsKeys = {"max_connections", "max_header_size"};
+constexpr std::array<std::string_view, 3> kLimitsKeys = {"max_connections", "max_connections_per_ip",
+                                                         "max_header_size"};
 constexpr std::array<std::string_view, 2> kTimeoutsKeys = {"connect", "handshake"};
 constexpr std::array<std::string_view, 2> kShutdownKeys = {"delay", "drain_timeout"};
 constexpr std::array<std::string_view, 1> kAdminKeys = {"bind"};
 
 constexpr uint64_t kMaxU32 = std::numeric_limits<uint32_t>::max();
 constexpr uint64_t kMaxU64 = std::numeric_limits<uint64_t>::max();
-
-// A zero value means "off" and is what the proxy does today; anything else asks for a feature that
-// does not exist yet, which must not pass silently.
-void refuse_if_set(const Field& field, bool set, std::string_view feature, Diagnostics& diag) {
-  if (set) {
-    diag.error(field.value(),
-               field.name() + ": " + std::string(feature) + " is not supported yet (use 0)");
-  }
-}
 
 }  // namespace
 
@@ -37,19 +29,15 @@ void read_websocket(const Field& field, WebSocket& out, Diagnostics& diag) {
   }
   if (const auto value = map.get("ping_interval")) {
     assign(read_duration(*value, Zero::Allowed, diag), out.ping_interval);
-    refuse_if_set(*value, out.ping_interval.count() > 0, "pinging idle clients", diag);
   }
   if (const auto value = map.get("idle_timeout")) {
     assign(read_duration(*value, Zero::Allowed, diag), out.idle_timeout);
-    refuse_if_set(*value, out.idle_timeout.count() > 0, "an idle timeout", diag);
   }
   if (const auto value = map.get("messages_per_second")) {
     assign(read_integer(*value, 0, kMaxU32, diag), out.messages_per_second);
-    refuse_if_set(*value, out.messages_per_second > 0, "a message rate limit", diag);
   }
   if (const auto value = map.get("burst")) {
     assign(read_integer(*value, 0, kMaxU32, diag), out.burst);
-    refuse_if_set(*value, out.burst > 0, "a message rate limit", diag);
   }
 }
 
@@ -57,6 +45,9 @@ void read_limits(const Field& field, Limits& out, Diagnostics& diag) {
   const MapReader map(field, kLimitsKeys, diag, true);
   if (const auto value = map.get("max_connections")) {
     assign(read_integer(*value, 0, kMaxU64, diag), out.max_connections);
+  }
+  if (const auto value = map.get("max_connections_per_ip")) {
+    assign(read_integer(*value, 0, kMaxU64, diag), out.max_connections_per_ip);
   }
   if (const auto value = map.get("max_header_size")) {
     assign(read_size(*value, diag), out.max_header_size);

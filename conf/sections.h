@@ -41,6 +41,10 @@ void read_limits(const Field& field, Limits& out, Diagnostics& diag);
 void read_timeouts(const Field& field, Timeouts& out, Diagnostics& diag);
 void read_shutdown(const Field& field, Shutdown& out, Diagnostics& diag);
 void read_admin(const Field& field, Admin& out, SourceMarks& marks, Diagnostics& diag);
+// listeners[].tls and pools[].backend_tls (read_tls.cpp): the files they name are read and checked
+// here, so that --check finds a missing file or a key that does not match its certificate.
+ListenerTls read_listener_tls(const Field& field, Diagnostics& diag);
+BackendTls read_backend_tls(const Field& field, Diagnostics& diag);
 
 // Checks that span sections: unique names and binds, pool references, unused pools.
 void check_references(const Config& config, const SourceMarks& marks, Diagnostics& diag);

@@ -2,9 +2,12 @@
 
 #include <memory>
 
+#include "health/passive.h"
+#include "health/rise_fall.h"
 #include "proxy/http/request_head.h"
 #include "proxy/json.h"
 #include "proxy/log.h"
+#include "proxy/metrics_text.h"
 #include "proxy/net.h"
 #include "proxy/worker.h"
 #include "ringway_version.h"
@@ -92,9 +95,35 @@ struct AdminConnection {
 };
 
 // The contract's three states; drain wins over health so that an operator sees their own action.
-const char* state_name(const health::BackendState& state) {
+// A backend that is not yet checked, or ejected by passive checks, takes no traffic: "down".
+const char* state_name(const health::BackendState& state, uint64_t now_ms) {
   if (state.draining.load(std::memory_order_relaxed)) return "draining";
-  return state.health.load(std::memory_order_relaxed) == health::Health::Up ? "up" : "down";
+  return state.usable(now_ms) ? "up" : "down";
+}
+
+// What the health checks know about a backend: "health", and "check" / "passive" when the pool
+// has them (README, "Admin endpoints").
+void write_health(json::Writer& w, const conf::Pool& pool, const health::BackendState& state, uint64_t now_ms) {
+  w.key("health").string(health::to_string(state.health.load(std::memory_order_relaxed)));
+  w.key("draining").boolean(state.draining.load(std::memory_order_relaxed));
+  if (pool.health_check) {
+    const health::CheckSnapshot check = state.check.snapshot();
+    static constexpr const char* kTypes[] = {"tcp", "http", "websocket"};
+    w.key("check").begin_object();
+    w.key("type").string(kTypes[static_cast<size_t>(pool.health_check->type)]);
+    w.key("last").string(check.checks == 0 ? "pending" : check.last);
+    w.key("since").string(check.since_unix_ms == 0 ? "" : health::utc_text(check.since_unix_ms));
+    w.key("checks").number(check.checks);
+    w.end_object();
+  }
+  if (pool.passive) {
+    w.key("passive").begin_object();
+    w.key("ejected").boolean(health::is_ejected(state, now_ms));
+    w.key("ejected_for_ms").number(health::ejected_for_ms(state, now_ms));
+    w.key("consecutive_failures").number(state.consecutive_failures.load(std::memory_order_relaxed));
+    w.key("ejections").number(state.ejections.load(std::memory_order_relaxed));
+    w.end_object();
+  }
 }
 
 std::string_view path_of(std::string_view target) {
@@ -106,27 +135,31 @@ std::string_view path_of(std::string_view target) {
 
 AdminServer::AdminServer(uv_loop_t* loop, Worker& worker) : loop_(loop), worker_(worker) {}
 
+// The new socket listens before the old one closes, so moving admin.bind by a reload either works
+// or leaves the old listener in place.
 bool AdminServer::start(const conf::Endpoint& bind, std::string& error) {
   auto address = net::resolve(bind, error);
   if (!address) return false;
-  uv_tcp_init(loop_, &handle_);
-  handle_.data = this;
-  listening_ = true;
-  int rc = uv_tcp_bind(&handle_, reinterpret_cast<const sockaddr*>(&*address), 0);
-  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&handle_), 128, on_connection);
+  auto* handle = new uv_tcp_t;
+  uv_tcp_init(loop_, handle);
+  handle->data = this;
+  int rc = uv_tcp_bind(handle, reinterpret_cast<const sockaddr*>(&*address), 0);
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(handle), 128, on_connection);
   if (rc != 0) {
     error = "admin: cannot listen on " + bind.text + ": " + uv_strerror(rc);
-    stop();
+    uv_close(reinterpret_cast<uv_handle_t*>(handle), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
     return false;
   }
+  stop();
+  handle_ = handle;
   log::info("admin listening", {{"bind", bind.text}});
   return true;
 }
 
 void AdminServer::stop() {
-  if (!listening_) return;
-  listening_ = false;
-  uv_close(reinterpret_cast<uv_handle_t*>(&handle_), nullptr);
+  if (handle_ == nullptr) return;
+  uv_close(reinterpret_cast<uv_handle_t*>(handle_), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+  handle_ = nullptr;
 }
 
 void AdminServer::on_connection(uv_stream_t* listener, int status) {
@@ -170,6 +203,10 @@ AdminResponse AdminServer::handle(std::string_view method, std::string_view targ
     return {503, "text/plain; charset=utf-8", shutting_down_ ? "shutting down\n" : "not ready\n"};
   }
   if (path == "/status") return {200, "application/json", status_json()};
+  if (path == "/metrics") {
+    const Worker* workers[] = {&worker_};
+    return {200, std::string(metrics::kContentType), metrics::scrape(workers, metrics_)};
+  }
   return {404, "text/plain; charset=utf-8", "not found\n"};
 }
 
@@ -179,7 +216,7 @@ bool AdminServer::ready() const {
   for (const auto& pool : runtime->pools) {
     bool any_up = false;
     for (const auto& backend : pool->backends) {
-      if (backend->state->usable()) any_up = true;
+      if (backend->state->usable(uv_now(loop_))) any_up = true;
     }
     if (!any_up) return false;
   }
@@ -224,8 +261,8 @@ std::string AdminServer::status_json() const {
   w.key("generation").number(runtime->generation);
   w.key("shutting_down").boolean(shutting_down_);
   w.key("reloads").begin_object();
-  w.key("success").number(reloads_ok_);
-  w.key("failure").number(reloads_failed_);
+  w.key("success").number(metrics_.reloads(true));
+  w.key("failure").number(metrics_.reloads(false));
   w.end_object();
   w.key("listeners").begin_array();
   for (const auto& listener : worker_.listeners()) {
@@ -251,11 +288,12 @@ std::string AdminServer::status_json() const {
       w.begin_object();
       w.key("name").string(b.config->name);
       w.key("address").string(b.config->address.text);
-      w.key("state").string(state_name(*b.state));
+      w.key("state").string(state_name(*b.state, uv_now(loop_)));
       w.key("weight").number(b.config->weight);
       w.key("backup").boolean(b.config->backup);
       w.key("active_connections").number(b.state->active.load(std::memory_order_relaxed));
       w.key("connect_failures").number(b.state->connect_failures.load(std::memory_order_relaxed));
+      write_health(w, *pool->config, *b.state, uv_now(loop_));
       w.end_object();
     }
     w.end_array();

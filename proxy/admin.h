@@ -1,4 +1,4 @@
-// The admin listener (admin.bind): /healthz, /ready, /status and the drain endpoints, HTTP/1.1
+// The admin listener (admin.bind): /healthz, /ready, /status, /metrics and the drain endpoints, HTTP/1.1
 // with one request per connection. It runs on the control loop and only reads shared state.
 #pragma once
 
@@ -8,6 +8,7 @@
 #include <string>
 
 #include "conf/config.h"
+#include "proxy/metrics_scrape.h"
 
 namespace ringway {
 
@@ -30,7 +31,8 @@ class AdminServer {
   void stop();
   // While shutting down /ready answers 503.
   void set_shutting_down() { shutting_down_ = true; }
-  void count_reload(bool success) { ++(success ? reloads_ok_ : reloads_failed_); }
+  // Reload outcomes go to the metrics (ringway_config_reloads_total) and /status.
+  void count_reload(bool success) { metrics_.count_reload(success); }
 
   // Routing, separate from the sockets so that it is testable on its own.
   AdminResponse handle(std::string_view method, std::string_view target);
@@ -43,11 +45,9 @@ class AdminServer {
 
   uv_loop_t* loop_;
   Worker& worker_;
-  uv_tcp_t handle_{};
-  bool listening_ = false;
+  uv_tcp_t* handle_ = nullptr;  // heap: its close callback may run after a new one replaced it
   bool shutting_down_ = false;
-  uint64_t reloads_ok_ = 0;
-  uint64_t reloads_failed_ = 0;
+  metrics::ProcessMetrics metrics_;  // reloads and what /metrics keeps between scrapes
 };
 
 }  // namespace ringway

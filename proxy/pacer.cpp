@@ -26,6 +26,8 @@ void Pacer::start(uint64_t delay_ms, uint64_t window_ms, std::function<void()> o
   last_ms_ = now + delay_ms;
   send_by_ms_ = last_ms_ + window_ms * 8 / 10;
   credit_ = 0;
+  rng_.seed(static_cast<std::minstd_rand::result_type>(uv_hrtime()));
+  threshold_ = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
   running_ = true;
   uv_timer_start(
       timer_, [](uv_timer_t* t) { if (t->data) static_cast<Pacer*>(t->data)->tick(); }, delay_ms,
@@ -38,22 +40,24 @@ void Pacer::stop() {
 }
 
 // Fractional credit: 100 sessions over 10 s owe 0.1 session per 10 ms tick, so one goes every
-// 100 ms rather than one per tick.
+// 100 ms rather than one per tick. Jitter: a session goes when the credit reaches a random
+// threshold in [0, 1) rather than exactly 1, so each leaves at a random moment within its own slot
+// of the window: no metronome, yet never more than two in one slot's time (no burst).
 void Pacer::tick() {
   const uint64_t now = uv_now(loop_);
   const size_t waiting = waiting_.size();
   if (now + kTickMs >= send_by_ms_) {
-    credit_ = static_cast<double>(waiting);
+    credit_ = static_cast<double>(waiting) + 1.0;  // the window ends: everyone left goes now
   } else if (now > last_ms_) {
     credit_ += static_cast<double>(waiting) * static_cast<double>(now - last_ms_) /
                static_cast<double>(send_by_ms_ - last_ms_);
   }
   if (now > last_ms_) last_ms_ = now;
-  auto to_tell = static_cast<size_t>(credit_);
-  credit_ -= static_cast<double>(to_tell);
-  while (to_tell-- > 0) {
+  while (credit_ >= threshold_) {
     Session* session = waiting_.front();
     if (session == nullptr) break;
+    credit_ -= 1.0;
+    threshold_ = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
     told_.push_back(session->link);
     session->go_away();
   }

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <random>
 
 #include "proxy/session_list.h"
 
@@ -42,6 +43,8 @@ class Pacer {
   uint64_t send_by_ms_ = 0;
   uint64_t last_ms_ = 0;
   double credit_ = 0;
+  double threshold_ = 0;  // the credit at which the next session goes: random in [0, 1) (jitter)
+  std::minstd_rand rng_;
   bool started_ = false;
   bool running_ = false;
 };

@@ -6,6 +6,8 @@
 #include <csignal>
 #include <string>
 
+#include "health/checker.h"
+#include "health/log_sink.h"
 #include "proxy/admin.h"
 #include "proxy/log.h"
 #include "proxy/runtime.h"
@@ -28,6 +30,7 @@ struct Process {
   uv_loop_t* loop;
   Worker worker;
   AdminServer admin;
+  health::Checker checker;  // active health checks, on this loop
   uv_signal_t sigterm{};
   uv_signal_t sigint{};
   uv_signal_t sighup{};
@@ -37,7 +40,7 @@ struct Process {
   uint64_t generation = 1;
   bool shutting_down = false;
 
-  explicit Process(uv_loop_t* l) : loop(l), worker(l), admin(l, worker) {}
+  explicit Process(uv_loop_t* l) : loop(l), worker(l), admin(l, worker), checker(l) {}
 
   void on_stop_signal(int signum) {
     if (shutting_down) {
@@ -92,6 +95,7 @@ struct Process {
     generation = next->generation;
     config = loaded.config;
     drain_what_left(*previous, *next);
+    checker.apply(health::targets_of(*next));  // kept backends keep their probes; new ones start
     admin.count_reload(true);
     log::info("configuration reloaded", {{"path", config_path},
                                          {"generation", std::to_string(generation)},
@@ -130,8 +134,10 @@ struct Process {
   bool restart_admin_if_moved(const conf::Config& next) {
     const auto text = [](const std::optional<conf::Endpoint>& e) { return e ? e->text : std::string(); };
     if (text(next.admin.bind) == text(config->admin.bind)) return true;
-    admin.stop();
-    if (!next.admin.bind) return true;
+    if (!next.admin.bind) {
+      admin.stop();
+      return true;
+    }
     std::string error;
     if (admin.start(*next.admin.bind, error)) return true;
     log::error("admin listener failed", {{"error", error}});
@@ -140,6 +146,7 @@ struct Process {
 
   void finish() {
     admin.stop();
+    checker.stop();
     for (uv_signal_t* s : {&sigterm, &sigint, &sighup}) {
       if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(s))) uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
     }
@@ -152,6 +159,9 @@ struct Process {
 int run_process(const Options& options, std::shared_ptr<const conf::Config> config) {
   std::signal(SIGPIPE, SIG_IGN);  // a peer that vanished must not kill the process; writes report EPIPE
   raise_fd_limit();
+  health::set_log_sink([](health::LogLevel level, std::string_view message, std::initializer_list<log::Field> fields) {
+    log::event(level == health::LogLevel::Warn ? log::Level::Warn : log::Level::Info, message, fields);
+  });
   uv_loop_t loop;
   uv_loop_init(&loop);
   int status = 0;
@@ -180,6 +190,7 @@ int run_process(const Options& options, std::shared_ptr<const conf::Config> conf
       uv_loop_close(&loop);
       return 1;
     }
+    process.checker.apply(health::targets_of(*runtime));
     for (auto [handle, signum] : {std::pair{&process.sigterm, SIGTERM}, std::pair{&process.sigint, SIGINT}}) {
       uv_signal_init(&loop, handle);
       handle->data = &process;

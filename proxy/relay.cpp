@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "proxy/client_policy.h"
+#include "health/hooks.h"
 #include "proxy/handshake_state.h"
 #include "proxy/log.h"
 #include "proxy/session.h"
@@ -22,7 +24,19 @@ uv_stream_t* stream(uv_tcp_t* tcp) { return reinterpret_cast<uv_stream_t*>(tcp);
 
 }  // namespace
 
-void Session::FlowSink::on_frame_end(const ws::FrameHeader& header, bool /*message_end*/) {
+ws::FrameError Session::FlowSink::admit_frame(const ws::FrameHeader& header) {
+  if (flow != &session->c2b_ || !session->policy_) return ws::FrameError::None;
+  return session->admit_client_frame(header);
+}
+
+void Session::FlowSink::on_frame_header(const ws::FrameHeader& header) {
+  FlowObserver::on_frame_header(header);  // metrics: message sizes, Close codes
+  if (session->policy_ && flow == &session->c2b_) session->policy_->on_client_header(header);
+}
+
+void Session::FlowSink::on_frame_end(const ws::FrameHeader& header, bool message_end) {
+  FlowObserver::on_frame_end(header, message_end);  // metrics: messages, sizes, Close codes
+  if (session->policy_ && flow == &session->c2b_) session->policy_->on_client_frame_end();
   if (header.opcode != static_cast<uint8_t>(ws::Opcode::Close) || flow->saw_close) return;
   flow->saw_close = true;
   flow->closed_first = !flow->peer->saw_close && !flow->peer->close_sent;
@@ -33,6 +47,7 @@ void Session::begin_relay(size_t response_head_end) {
   uv_timer_stop(&timer_);
   phase_ = Phase::Relaying;
   status_sent_ = 101;
+  metrics::note_upgrade(marks_, *pool_->backends[backend_index_]->state, uv_hrtime());
   const std::string response(hs.response_bytes);
   const std::string pipelined = hs.head.substr(hs.parse.head.head_length);
   // ringway passes extensions through untouched; the RSV bits they use stop being errors.
@@ -49,6 +64,7 @@ void Session::begin_relay(size_t response_head_end) {
   if (phase_ != Phase::Relaying) return;
   relay_bytes(c2b_, std::span(reinterpret_cast<const uint8_t*>(pipelined.data()), pipelined.size()));
   if (phase_ != Phase::Relaying) return;
+  start_policy();
   if (going_away_) go_away();
 }
 
@@ -57,7 +73,15 @@ void Session::on_relay_read(Flow& flow, ssize_t nread, const uv_buf_t* buf) {
     on_flow_ended(flow, static_cast<int>(nread));
     return;
   }
-  relay_bytes(flow, std::span(reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread)));
+  const std::span bytes(reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread));
+  if (policy_) {
+    policy_->note_read(&flow == &c2b_, uv_now(worker_.loop()));
+    if (&flow == &c2b_ && policy_->awaiting_pong) {
+      relay_watching_pong(bytes);
+      return;
+    }
+  }
+  relay_bytes(flow, bytes);
 }
 
 void Session::relay_bytes(Flow& flow, std::span<const uint8_t> bytes) {
@@ -72,6 +96,7 @@ void Session::relay_bytes(Flow& flow, std::span<const uint8_t> bytes) {
     const std::span<const uint8_t> chunk = bytes.first(take);
     const ws::FeedResult result = flow.tracker.feed(chunk, flow.sink);
     flow.bytes += result.consumed;
+    flow.sink.add_bytes(result.consumed);
     if (!flow.discard && result.consumed != 0) {
       if (!write_through(flow, chunk.first(result.consumed))) return;
     }
@@ -178,6 +203,9 @@ void Session::on_flow_ended(Flow& flow, int status) {
                  {"backend", pool_->backends[backend_index_]->config->name},
                  {"client", client_ip_},
                  {"error", status == UV_EOF ? "eof" : uv_strerror(status)}});
+      const BackendRuntime& gone = *pool_->backends[backend_index_];  // a reset counts for passive ejection
+      if (status != UV_EOF) health::on_backend_failure(*gone.state, pool_->config->passive, uv_now(worker_.loop()),
+                                                       pool_->config->name, gone.config->name, uv_strerror(status));
       send_close(b2c_, 1012, "backend went away");
     } else {
       if (reason_ == CloseReason::None) {
@@ -204,19 +232,24 @@ void Session::on_protocol_violation(Flow& flow, ws::FrameError error) {
   // kernel send RST, which could destroy our Close before the peer reads it).
   flow.violated = true;
   flow.discard = true;
-  const bool too_big = error == ws::FrameError::MessageTooBig;
   const bool from_client = &flow == &c2b_;
-  reason_ = too_big ? CloseReason::TooBig : CloseReason::Protocol;
-  log::warn(too_big ? "message too big" : "websocket protocol violation",
+  switch (error) {
+    case ws::FrameError::MessageTooBig: reason_ = CloseReason::TooBig; break;
+    case ws::FrameError::RateLimited: reason_ = CloseReason::RateLimited; break;
+    default: reason_ = CloseReason::Protocol; break;
+  }
+  log::warn(error == ws::FrameError::RateLimited ? "message rate limit exceeded"
+            : error == ws::FrameError::MessageTooBig ? "message too big"
+                                                     : "websocket protocol violation",
             {{"from", from_client ? "client" : "backend"},
              {"error", ws::to_string(error)},
              {"client", client_ip_},
              {"backend", pool_->backends[backend_index_]->config->name}});
-  // The side that broke the rules gets 1002 (or 1009); the other side 1001, going away.
+  // The side that broke the rules gets 1002 (1009 too big, 1008 rate limit); the other side 1001.
   Flow& toward_offender = from_client ? b2c_ : c2b_;
   Flow& toward_other = from_client ? c2b_ : b2c_;
-  send_close(toward_offender, too_big ? 1009 : 1002, too_big ? "message too big" : "protocol error");
-  send_close(toward_other, 1001, "going away");
+  send_close(toward_offender, ws::close_code_for(error), ws::to_string(error));
+  send_close(toward_other, ws::close_code::GoingAway, "going away");
   // The offender's stream is broken, so its Close reply cannot be recognised: after our Close it
   // gets a TCP FIN, and it is done when it closes its side.
   shutdown_write(toward_offender);
@@ -225,6 +258,7 @@ void Session::on_protocol_violation(Flow& flow, ws::FrameError error) {
 }
 
 void Session::go_away() {
+  metrics::note_go_away(worker_.metrics(), marks_, !worker_.accepting());  // listeners closed: shutdown
   going_away_ = true;
   if (phase_ != Phase::Relaying) return;  // begin_relay calls back once the upgrade completes
   if (reason_ == CloseReason::None) reason_ = CloseReason::Shutdown;
@@ -253,15 +287,20 @@ void Session::send_close(Flow& toward, uint16_t code, std::string_view reason) {
     shutdown_write(toward);
     return;
   }
+  toward.sink.ringway_close(code);  // the access log; counted once emitted
   toward.insert_size = static_cast<uint8_t>(
       ws::write_close_frame(toward.insert, code, reason, to_backend ? &mask : nullptr));
-  if (toward.tracker.at_frame_boundary()) emit_insert(toward);
+  // A stream whose sender broke the rules was forwarded up to the start of the bad frame (a
+  // partial header forwarded is insert_impossible, handled above): it is at a boundary although
+  // its tracker stopped inside that frame's header.
+  if (toward.violated || toward.tracker.at_frame_boundary()) emit_insert(toward);
 }
 
 void Session::emit_insert(Flow& flow) {
   const uint8_t size = flow.insert_size;
   flow.insert_size = 0;
   flow.close_sent = true;
+  flow.sink.ringway_close_sent();  // metrics: ringway_closes_total, failovers
   flow.discard = true;  // after our Close, the peer's data frames are not forwarded any more
   if (!write_through(flow, std::span<const uint8_t>(flow.insert.data(), size))) return;
   if (flow.shutdown_wanted && !flow.writing) shutdown_write(flow);
@@ -289,10 +328,10 @@ void Session::start_close_grace() {
 // the protocol) and nothing is left to write to a peer that can still take it.
 void Session::maybe_finish() {
   if (phase_ != Phase::Relaying) return;
-  const bool client_done = c2b_.eof || (b2c_.close_sent && c2b_.saw_close);
+  const bool client_done = client_dead_ || c2b_.eof || (b2c_.close_sent && c2b_.saw_close);
   const bool backend_done = backend_dead_ || b2c_.eof || (c2b_.close_sent && b2c_.saw_close);
   if (!client_done || !backend_done) return;
-  const bool flushed = !b2c_.writing && b2c_.insert_size == 0 &&
+  const bool flushed = (client_dead_ || (!b2c_.writing && b2c_.insert_size == 0)) &&
                        (backend_dead_ || (!c2b_.writing && c2b_.insert_size == 0));
   if (!flushed) return;
   close(reason_ == CloseReason::None ? CloseReason::ClientClosed : reason_);

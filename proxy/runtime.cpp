@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "health/hooks.h"
 #include "proxy/net.h"
 
 namespace ringway {
@@ -120,6 +121,7 @@ std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> confi
       backend->config = &b;
       bool created = false;
       backend->state = registry.get_or_create(pool_config.name, b.name, created);
+      if (created) health::on_backend_created(*backend->state, pool_config);  // Unknown when checked
       // `drain:` in the file wins when the backend is new or when that key changed; otherwise the
       // state set at run time (admin drain/undrain) stays.
       const size_t before = previous_pool != nullptr ? previous_pool->backend_index(b.name) : std::string_view::npos;

@@ -5,9 +5,12 @@
 #include <algorithm>
 #include <cstring>
 
+#include "health/hooks.h"
 #include "lb/hash_key.h"
 #include "lb/selector.h"
+#include "proxy/access_log.h"
 #include "proxy/handshake_state.h"
+#include "proxy/client_policy.h"
 #include "proxy/log.h"
 #include "proxy/net.h"
 #include "proxy/session_callbacks.h"
@@ -34,8 +37,12 @@ Session::Session(Worker& worker, ListenerState& listener, std::shared_ptr<const 
   c2b_.to = b2c_.from = &backend_;
   c2b_.sink.flow = &c2b_;
   b2c_.sink.flow = &b2c_;
+  c2b_.sink.session = this;
+  b2c_.sink.session = this;
   c2b_.peer = &b2c_;
   b2c_.peer = &c2b_;
+  c2b_.sink.attach(worker_.metrics(), metrics::Dir::ClientToBackend);
+  b2c_.sink.attach(worker_.metrics(), metrics::Dir::BackendToClient);
 }
 
 Session::~Session() = default;
@@ -46,6 +53,7 @@ bool Session::accept(uv_stream_t* server) {
   uv_timer_init(loop, &timer_);
   open_handles_ = 2;
   started_ms_ = uv_now(loop);
+  marks_.accepted_ns = uv_hrtime();
   worker_.session_started(*this);
   ++listener_.active;
   ++listener_.total;
@@ -66,6 +74,14 @@ bool Session::accept(uv_stream_t* server) {
   if (limit != 0 && worker_.session_count() > limit) {
     reject(503, "too many connections", CloseReason::Overloaded);
     return true;
+  }
+  const uint64_t per_ip = runtime_->config->limits.max_connections_per_ip;
+  if (per_ip != 0) {
+    if (!worker_.admit_ip(client_ip_, per_ip)) {
+      reject(429, "too many connections from this address", CloseReason::TooManyPerIp);
+      return true;
+    }
+    counted_per_ip_ = true;
   }
   phase_ = Phase::ReadingHead;
   arm_timer(TimerPurpose::Handshake, runtime_->config->timeouts.handshake.count());
@@ -92,6 +108,9 @@ void Session::on_timer() {
       return;
     case TimerPurpose::Linger:
       close(reason_ == CloseReason::None ? CloseReason::LingerTimeout : reason_);
+      return;
+    case TimerPurpose::Policy:
+      on_policy_timer();
       return;
   }
 }
@@ -175,7 +194,7 @@ void Session::handle_head() {
   hs.key_hash = lb::hash_bytes(lb::extract_hash_key(pool_->config->hash_key, source));
   hs.usable.assign(pool_->backends.size(), 1);
   for (size_t i = 0; i < pool_->backends.size(); ++i) {
-    hs.usable[i] = pool_->backends[i]->state->usable() ? 1 : 0;
+    hs.usable[i] = pool_->backends[i]->state->usable(uv_now(worker_.loop())) ? 1 : 0;
   }
   hs.attempts_left = 1 + pool_->config->connect_retries;
   hs.backend_head = http::build_backend_head(head, client_ip_, "http");
@@ -189,8 +208,7 @@ void Session::start_connect() {
     reject(502, "every backend connect failed", CloseReason::ConnectFailed);
     return;
   }
-  // TODO(lead): bounded loads need LiveView to take the per-backend counters by pointer.
-  const lb::LiveView live{hs.usable, {}, pool_->config->balance_factor};
+  const lb::LiveView live{hs.usable, pool_->active, pool_->config->balance_factor};
   const std::optional<uint32_t> pick = pool_->table.pick(hs.key_hash, live);
   if (!pick) {
     if (hs.attempts_made == 0) {
@@ -226,6 +244,7 @@ void Session::on_connected(int status) {
   uv_timer_stop(&timer_);
   uv_tcp_nodelay(&backend_, 1);
   pool_->backends[backend_index_]->state->active.fetch_add(1, std::memory_order_relaxed);
+  health::on_backend_connected(*pool_->backends[backend_index_]->state);  // passive: a success
   counted_on_backend_ = true;
   backend_connected_ = true;
   phase_ = Phase::AwaitingResponse;
@@ -245,6 +264,8 @@ void Session::on_connect_failed(int status) {
                                        {"address", backend.address_text},
                                        {"error", uv_strerror(status)},
                                        {"attempts_left", std::to_string(hs.attempts_left)}});
+  health::on_backend_failure(*backend.state, pool_->config->passive, uv_now(worker_.loop()), pool_->config->name,
+                             backend.config->name, uv_strerror(status));  // passive ejection
   hs.usable[backend_index_] = 0;
   // The next attempt reuses backend_, so it starts from the close callback.
   hs.retry_after_close = true;
@@ -334,6 +355,7 @@ void Session::on_backend_answer(ssize_t nread, const uv_buf_t* buf) {
       uv_timer_stop(&timer_);
       phase_ = Phase::ForwardingAnswer;
       reason_ = CloseReason::Rejected;
+      status_sent_ = hs.response.status_code();  // the backend's refusal, relayed
       log::info("upgrade rejected by backend",
                 {{"backend", pool_->backends[backend_index_]->config->name},
                  {"status", std::to_string(hs.response.status_code())}});
@@ -397,6 +419,7 @@ void Session::close(CloseReason reason) {
     counted_on_backend_ = false;
   }
   --listener_.active;
+  if (counted_per_ip_) worker_.release_ip(client_ip_);
   log_end();
   uv_timer_stop(&timer_);
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), SessionCallbacks::handle_closed);
@@ -406,23 +429,31 @@ void Session::close(CloseReason reason) {
   close_backend_handle();
 }
 
+// The access-log line and the end-of-connection metrics (proxy/access_log.h).
 void Session::log_end() {
-  const uint64_t duration_ms = uv_now(worker_.loop()) - started_ms_;
-  const bool upgraded = status_sent_ == 101;
-  if (!upgraded && reason_ == CloseReason::ClientClosed) return;  // a bare connect: nothing to say
-  log::info("connection closed",
-            {{"client", client_ip_},
-             {"listener", listener_.name},
-             {"pool", pool_ != nullptr ? pool_->config->name : ""},
-             {"backend", backend_connected_ ? pool_->backends[backend_index_]->config->name : ""},
-             {"path", target_},
-             {"status", std::to_string(status_sent_)},
-             {"duration_ms", std::to_string(duration_ms)},
-             {"bytes_in", std::to_string(c2b_.bytes)},
-             {"bytes_out", std::to_string(b2c_.bytes)},
-             {"messages_in", std::to_string(c2b_.tracker.messages())},
-             {"messages_out", std::to_string(b2c_.tracker.messages())},
-             {"reason", to_string(reason_)}});
+  const BackendRuntime* backend = backend_connected_ ? pool_->backends[backend_index_].get() : nullptr;
+  access::ConnectionRecord r;
+  r.client = client_ip_;
+  r.listener = listener_.name;
+  r.pool = pool_ != nullptr ? std::string_view(pool_->config->name) : std::string_view();
+  r.backend = backend != nullptr ? std::string_view(backend->config->name) : std::string_view();
+  r.backend_state = backend != nullptr ? backend->state.get() : nullptr;
+  r.path = target_;
+  r.status = status_sent_;
+  r.reason = reason_;
+  r.marks = marks_;
+  r.ended_ns = uv_hrtime();
+  r.bytes = {c2b_.bytes, b2c_.bytes};
+  r.messages = {c2b_.tracker.messages(), b2c_.tracker.messages()};
+  r.client_sent_close = c2b_.sink.saw_close();
+  r.backend_sent_close = b2c_.sink.saw_close();
+  r.client_close_code = c2b_.sink.close_code();
+  r.backend_close_code = b2c_.sink.close_code();
+  r.client_closed_first = c2b_.closed_first;
+  r.backend_closed_first = b2c_.closed_first;
+  r.ringway_code_to_client = b2c_.sink.ringway_code();
+  r.ringway_code_to_backend = c2b_.sink.ringway_code();
+  access::connection_ended(worker_.metrics(), r);
 }
 
 void Session::on_handle_closed() {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "proxy/close_reason.h"
+#include "proxy/metrics.h"
 #include "proxy/runtime.h"
 #include "proxy/session_list.h"
 #include "proxy/ws/frame_tracker.h"
@@ -65,12 +66,16 @@ class Session {
     Closed,
   };
 
-  enum class TimerPurpose : uint8_t { Handshake, Connect, Response, Linger };
+  enum class TimerPurpose : uint8_t { Handshake, Connect, Response, Linger, Policy };
 
   struct Flow;
   // Forwards events of interest from a flow's frame tracker.
-  struct FlowSink final : ws::FrameSink {
+  // The base counts messages, sizes and Close frames for metrics and the access log.
+  struct FlowSink final : metrics::FlowObserver {
     Flow* flow = nullptr;
+    Session* session = nullptr;
+    ws::FrameError admit_frame(const ws::FrameHeader& header) override;
+    void on_frame_header(const ws::FrameHeader& header) override;
     void on_frame_end(const ws::FrameHeader& header, bool message_end) override;
   };
 
@@ -139,6 +144,17 @@ class Session {
   void maybe_finish();
   void start_close_grace();
 
+  // Client policy (policy.cpp): message rate limit, keepalive pings, idle timeout. Allocated at the
+  // 101 only when one of them is configured.
+  struct ClientPolicy;
+  void start_policy();
+  void arm_policy_timer();
+  void on_policy_timer();
+  ws::FrameError admit_client_frame(const ws::FrameHeader& header);
+  void relay_watching_pong(std::span<const uint8_t> bytes);
+  void send_ping();
+  void end_on_policy(CloseReason why, uint16_t client_code, std::string_view reason);
+
   struct WriteOp {
     uv_write_t req{};
     std::string bytes;
@@ -172,9 +188,13 @@ class Session {
   std::string client_ip_;
   std::string target_;
   std::unique_ptr<HandshakeState> handshake_;  // released once relaying
+  std::unique_ptr<ClientPolicy> policy_;       // only when a websocket policy is configured
+  bool client_dead_ = false;
+  bool counted_per_ip_ = false;                // holds one of its address's max_connections_per_ip                   // no Pong in time: the client is gone
   Flow c2b_;
   Flow b2c_;
   uint64_t started_ms_ = 0;
+  metrics::SessionMarks marks_;  // accept and 101 times, go-away cause: metrics and the access log
 };
 
 }  // namespace ringway

@@ -126,6 +126,22 @@ void Worker::on_connection(uv_stream_t* server, int status) {
   session->accept(server);  // on failure it frees itself through its close callbacks
 }
 
+bool Worker::admit_ip(const std::string& ip, uint64_t limit) {
+  uint32_t& count = per_ip_[ip];
+  if (count >= limit) {
+    if (count == 0) per_ip_.erase(ip);
+    return false;
+  }
+  ++count;
+  return true;
+}
+
+void Worker::release_ip(const std::string& ip) {
+  const auto it = per_ip_.find(ip);
+  if (it == per_ip_.end()) return;
+  if (--it->second == 0) per_ip_.erase(it);
+}
+
 void Worker::session_started(Session& session) {
   session.link.owner = &session;
   live_.push_back(session.link);

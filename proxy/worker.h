@@ -11,10 +11,12 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "proxy/pacer.h"
 #include "proxy/runtime.h"
+#include "proxy/metrics.h"
 #include "proxy/session_list.h"
 
 namespace ringway {
@@ -30,8 +32,8 @@ struct ListenerState {
   std::string bind_key;  // the resolved bind address: a reload keeps the socket when it matches
   bool closing = false;
   bool closed = false;   // the close callback has run
-  uint64_t active = 0;  // sessions accepted here and not yet finished
-  uint64_t total = 0;
+  metrics::Counter active;  // sessions accepted here and not yet finished (read by /metrics)
+  metrics::Counter total;
 };
 
 class Worker {
@@ -71,6 +73,14 @@ class Worker {
 
   // One read buffer per loop: every read lands here and is written on at once (DESIGN.md).
   std::span<uint8_t> read_slab() { return read_slab_; }
+  // This worker's counters: only its thread writes them; /metrics sums them (proxy/metrics.h).
+  metrics::WorkerMetrics& metrics() { return metrics_; }
+  const metrics::WorkerMetrics& metrics() const { return metrics_; }
+
+  // limits.max_connections_per_ip: counts live sessions per client address (at accept and close,
+  // never on the data path). admit_ip returns false when `ip` already has `limit` sessions.
+  bool admit_ip(const std::string& ip, uint64_t limit);
+  void release_ip(const std::string& ip);
 
   void session_started(Session& session);
   void session_finished(Session& session);
@@ -102,6 +112,8 @@ class Worker {
   uint64_t sessions_ = 0;
   bool accepting_ = false;
   std::vector<DrainJob> drains_;
+  std::unordered_map<std::string, uint32_t> per_ip_;
+  metrics::WorkerMetrics metrics_;
 
   // Shutdown.
   bool shutting_down_ = false;

@@ -36,12 +36,15 @@ const char* to_string(FrameError error) {
     case FrameError::UnexpectedContinuation: return "continuation without a message";
     case FrameError::ExpectedContinuation: return "new message inside a fragmented message";
     case FrameError::MessageTooBig: return "message too big";
+    case FrameError::RateLimited: return "rate limited";
   }
   return "unknown";
 }
 
 uint16_t close_code_for(FrameError error) {
-  return error == FrameError::MessageTooBig ? close_code::MessageTooBig : close_code::ProtocolError;
+  if (error == FrameError::MessageTooBig) return close_code::MessageTooBig;
+  if (error == FrameError::RateLimited) return close_code::PolicyViolation;
+  return close_code::ProtocolError;
 }
 
 FrameTracker::FrameTracker(Direction direction, uint64_t max_message_size)
@@ -180,7 +183,14 @@ FeedResult FrameTracker::feed(std::span<const uint8_t> data, FrameSink& sink) {
       error_ = error;
       return {error, frame_start, header_bytes_before};
     }
-    if (header_have_ >= 2 && header_have_ == header_need_) begin_payload(sink);
+    if (header_have_ >= 2 && header_have_ == header_need_) {
+      const FrameError refused = sink.admit_frame(current_);
+      if (refused != FrameError::None) {
+        error_ = refused;
+        return {refused, frame_start, header_bytes_before};
+      }
+      begin_payload(sink);
+    }
   }
   return {FrameError::None, data.size(), 0};
 }

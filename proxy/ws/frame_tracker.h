@@ -47,6 +47,7 @@ enum class FrameError : uint8_t {
   UnexpectedContinuation,// continuation frame with no message started
   ExpectedContinuation,  // a new Text/Binary frame while a fragmented message is open
   MessageTooBig,         // message (sum of fragments) over the configured limit
+  RateLimited,           // the sink refused the frame (FrameSink::admit_frame): over a rate limit
 };
 
 const char* to_string(FrameError error);
@@ -69,6 +70,10 @@ uint16_t close_code_for(FrameError error);
 class FrameSink {
  public:
   virtual ~FrameSink() = default;
+  // Asked once a header is complete, before anything of the frame is reported: a policy (e.g. a
+  // message rate limit) may refuse it, which stops the tracker exactly as a protocol error does
+  // (the frame's first byte is the error offset). Default: every frame is admitted.
+  virtual FrameError admit_frame(const FrameHeader&) { return FrameError::None; }
   // A complete frame header was seen (the payload follows).
   virtual void on_frame_header(const FrameHeader&) {}
   // `bytes` of the current frame's payload (still masked if the frame is masked); `offset` is the

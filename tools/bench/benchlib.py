@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -21,22 +22,83 @@ PROXY_CORE = "0"   # the proxy under test
 LOAD_CORE = "1"    # wsbench and the wsecho backends
 
 
+BINARIES = {
+    "ringway": os.path.join("proxy", "ringway"),
+    "wsecho": os.path.join("tools", "wsecho", "wsecho"),
+    "wsbench": os.path.join("tools", "wsbench", "wsbench"),
+}
+_build_choice = None
+
+
+def _build_problem(build):
+    """Why BUILD cannot serve the benchmarks, or None. It must hold the three binaries, not be a
+    sanitized build, and its wsbench must be the current one (--threads and --sources)."""
+    missing = [name for name, rel in BINARIES.items() if not os.access(os.path.join(build, rel), os.X_OK)]
+    if missing:
+        return "no %s" % ", ".join(missing)
+    try:
+        with open(os.path.join(build, "CMakeCache.txt")) as f:
+            cache = f.read()
+        if "RINGWAY_SANITIZE:BOOL=ON" in cache:
+            return "a sanitized build"
+    except OSError:
+        pass
+    try:
+        usage = subprocess.run([os.path.join(build, BINARIES["wsbench"]), "--help"], capture_output=True,
+                               text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        usage = ""
+    if "--sources" not in usage:
+        return "its wsbench predates --threads/--sources (rebuild it)"
+    return None
+
+
 def build_dir():
-    build = os.environ.get("RINGWAY_BUILD", os.path.join(ROOT, "build", "release"))
-    return os.path.abspath(build)
+    """RINGWAY_BUILD when set; else build/release (what tools/check builds) when it is usable; else
+    the usable build directory under the repository whose ringway was built last."""
+    global _build_choice
+    if _build_choice is not None:
+        return _build_choice[0]
+    if os.environ.get("RINGWAY_BUILD"):
+        _build_choice = (os.path.abspath(os.environ["RINGWAY_BUILD"]), "RINGWAY_BUILD")
+        return _build_choice[0]
+    default = os.path.join(ROOT, "build", "release")
+    problem = _build_problem(default)
+    if problem is None:
+        _build_choice = (default, "default")
+        return default
+    candidates = []
+    for parent in (ROOT, os.path.join(ROOT, "build")):
+        try:
+            names = sorted(os.listdir(parent))
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(parent, name)
+            if path == default or not os.path.isdir(path) or not (name.startswith("build") or parent != ROOT):
+                continue
+            if _build_problem(path) is None:
+                candidates.append((os.path.getmtime(os.path.join(path, BINARIES["ringway"])), path))
+    if not candidates:
+        _build_choice = (default, "default (unusable: %s)" % problem)
+        return default
+    path = max(candidates)[1]
+    _build_choice = (path, "build/release unusable (%s); newest usable build directory" % problem)
+    return path
+
+
+def build_note():
+    build_dir()
+    return "%s (%s)" % (os.path.relpath(_build_choice[0], ROOT), _build_choice[1])
 
 
 def binaries():
     build = build_dir()
-    bins = {
-        "ringway": os.path.join(build, "proxy", "ringway"),
-        "wsecho": os.path.join(build, "tools", "wsecho", "wsecho"),
-        "wsbench": os.path.join(build, "tools", "wsbench", "wsbench"),
-    }
-    missing = [p for p in bins.values() if not os.access(p, os.X_OK)]
-    if missing:
-        sys.exit("bench: missing %s\n  build them first (tools/check release, or cmake + ninja ringway wsecho wsbench)"
-                 "\n  or point RINGWAY_BUILD at a build directory" % ", ".join(missing))
+    bins = {name: os.path.join(build, rel) for name, rel in BINARIES.items()}
+    problem = _build_problem(build)
+    if problem is not None:
+        sys.exit("bench: %s: %s\n  build them first (tools/check release, or cmake + ninja ringway wsecho wsbench)"
+                 "\n  or point RINGWAY_BUILD at a build directory" % (build, problem))
     return bins
 
 
@@ -45,6 +107,60 @@ def need_tools(*names):
     if missing:
         sys.exit("bench: %s not installed (apt-get install -y %s; do not start their services)"
                  % (", ".join(missing), " ".join(missing)))
+
+
+def _installed(name):
+    return shutil.which(name) is not None or os.path.exists("/usr/sbin/" + name)
+
+
+def _quiet(argv, timeout=60):
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout).returncode
+    except (OSError, subprocess.TimeoutExpired):
+        return -1
+
+
+def _service_off(name, log):
+    """Stops and disables the system service NAME that a fresh install may have started: systemd when
+    it runs, else the SysV `service` script (and update-rc.d), else there is nothing to stop."""
+    if os.path.isdir("/run/systemd/system") and shutil.which("systemctl"):
+        _quiet(["systemctl", "disable", "--now", name])
+        log("  %s: systemctl disable --now" % name)
+        return
+    if shutil.which("service"):
+        _quiet(["service", name, "stop"])
+        log("  %s: service %s stop" % (name, name))
+    if shutil.which("update-rc.d"):
+        _quiet(["update-rc.d", name, "disable"])
+
+
+def ensure_proxies(log=print):
+    """Installs HAProxy and NGINX from Debian when missing, without letting their services start
+    (policy-rc.d answers 101 while apt runs), then stops and disables those services anyway."""
+    missing = [n for n in ("haproxy", "nginx") if not _installed(n)]
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        sys.exit("bench: %s missing and not root: apt-get install -y %s" % (" ".join(missing), " ".join(missing)))
+    log("installing %s from Debian (services kept stopped)" % " ".join(missing))
+    policy = "/usr/sbin/policy-rc.d"
+    had_policy = os.path.exists(policy)
+    if not had_policy:
+        with open(policy, "w") as f:
+            f.write("#!/bin/sh\n# tools/bench: no service starts during this install\nexit 101\n")
+        os.chmod(policy, 0o755)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    try:
+        argv = ["apt-get", "-o", "DPkg::Lock::Timeout=300", "install", "-y", "--no-install-recommends"] + missing
+        if subprocess.run(argv, env=env, stdout=subprocess.DEVNULL).returncode != 0:
+            subprocess.run(["apt-get", "-o", "DPkg::Lock::Timeout=300", "update"], env=env, stdout=subprocess.DEVNULL)
+            if subprocess.run(argv, env=env, stdout=subprocess.DEVNULL).returncode != 0:
+                sys.exit("bench: apt-get install %s failed" % " ".join(missing))
+    finally:
+        if not had_policy:
+            os.unlink(policy)
+    for name in missing:
+        _service_off(name, log)
 
 
 def free_port():
@@ -154,8 +270,10 @@ class Bench:
 
     # -- process management -------------------------------------------------------------------
     def spawn(self, argv, name, core):
+        """Starts ARGV pinned to CORE (taskset -c), or on any core when CORE is None."""
         out = open(os.path.join(self.dir, name + ".log"), "ab")
-        proc = subprocess.Popen(["taskset", "-c", core] + argv, stdout=out, stderr=subprocess.STDOUT,
+        pin = ["taskset", "-c", core] if core is not None else []
+        proc = subprocess.Popen(pin + argv, stdout=out, stderr=subprocess.STDOUT,
                                 cwd=self.dir, start_new_session=True)
         proc.bench_name = name
         self.procs.append(proc)
@@ -208,47 +326,64 @@ class Bench:
         return proc
 
     # -- proxies --------------------------------------------------------------------------------
-    def ringway(self, backends, drain_timeout="10s", hash_key="header:X-User", tag="ringway"):
-        port, admin = free_port(), free_port()
+    # Each proxy runs pinned to PROXY_CORE with one thread/worker by default; pinned=False runs it on
+    # any core with its default threading (HAProxy: one thread per core; NGINX: worker_processes
+    # auto, as Debian's own nginx.conf has it; ringway: workers: auto).
+    def ringway_config(self, backends, port, admin, drain_timeout="10s", hash_key="header:X-User", workers=""):
         lines = "\n".join('      - name: %s\n        address: "127.0.0.1:%d"' % (b.bench_name, b.port)
                           for b in backends)
+        return render("ringway.yaml.in", PORT=port, ADMIN=admin, BACKENDS=lines, DRAIN=drain_timeout,
+                      HASH=hash_key, WORKERS=("workers: %s" % workers) if workers else "")
+
+    def ringway_accepts(self, top_line):
+        """Whether `ringway -c --check` accepts a configuration with TOP_LINE added (e.g. workers)."""
+        path = os.path.join(self.dir, "probe.yaml")
+        with open(path, "w") as f:
+            probe = types.SimpleNamespace(bench_name="probe", port=1)
+            f.write(top_line + "\n" + self.ringway_config([probe], 1, 2))
+        r = subprocess.run([self.bins["ringway"], "-c", path, "--check"], capture_output=True, text=True)
+        return r.returncode == 0, (r.stdout + r.stderr).strip()
+
+    def ringway(self, backends, drain_timeout="10s", hash_key="header:X-User", tag="ringway", pinned=True,
+                workers=""):
+        port, admin = free_port(), free_port()
         path = os.path.join(self.dir, tag + ".yaml")
         with open(path, "w") as f:
-            f.write(render("ringway.yaml.in", PORT=port, ADMIN=admin, BACKENDS=lines, DRAIN=drain_timeout,
-                           HASH=hash_key))
-        proc = self.spawn([self.bins["ringway"], "-c", path], tag, PROXY_CORE)
+            f.write(self.ringway_config(backends, port, admin, drain_timeout, hash_key, workers))
+        proc = self.spawn([self.bins["ringway"], "-c", path], tag, PROXY_CORE if pinned else None)
         wait_port(port, proc=proc)
         wait_port(admin, proc=proc)
         proc.port, proc.admin, proc.config = port, admin, path
         proc.kind = "ringway"
         return proc
 
-    def haproxy(self, backends, balance="roundrobin", master_worker=False, tag="haproxy"):
+    def haproxy(self, backends, balance="roundrobin", master_worker=False, tag="haproxy", pinned=True):
         port = free_port()
         sock = os.path.join(self.dir, tag + ".sock")
         servers = "\n".join("    server %s 127.0.0.1:%d" % (b.bench_name, b.port) for b in backends)
         path = os.path.join(self.dir, tag + ".cfg")
         with open(path, "w") as f:
             f.write(render("haproxy.cfg.in", PORT=port, SOCK=sock, SERVERS=servers, BALANCE=balance,
-                           PIDFILE=os.path.join(self.dir, tag + ".pid")))
+                           PIDFILE=os.path.join(self.dir, tag + ".pid"),
+                           NBTHREAD="nbthread 1" if pinned else "# nbthread: default (one per core)"))
         check = subprocess.run(["haproxy", "-c", "-f", path], capture_output=True, text=True)
         if check.returncode != 0:
             raise RuntimeError("haproxy -c failed:\n" + check.stdout + check.stderr)
         argv = ["haproxy", "-db", "-f", path]
         if master_worker:
             argv.insert(1, "-W")
-        proc = self.spawn(argv, tag, PROXY_CORE)
+        proc = self.spawn(argv, tag, PROXY_CORE if pinned else None)
         wait_port(port, proc=proc)
         proc.port, proc.sock, proc.config = port, sock, path
         proc.kind = "haproxy"
         return proc
 
-    def nginx(self, backends, balance="", shutdown_timeout="", tag="nginx"):
+    def nginx(self, backends, balance="", shutdown_timeout="", tag="nginx", pinned=True):
         port = free_port()
         prefix = os.path.join(self.dir, tag)
         os.makedirs(prefix, exist_ok=True)
         path = os.path.join(prefix, "nginx.conf")
-        proc_values = dict(PORT=port, PREFIX=prefix, BALANCE=balance,
+        proc_values = dict(PORT=port, PREFIX=prefix, BALANCE=balance, WORKERS="1" if pinned else "auto",
                            USER="user root;" if os.geteuid() == 0 else "",
                            SHUTDOWN=("worker_shutdown_timeout %s;" % shutdown_timeout) if shutdown_timeout else "")
         self.write_nginx(path, backends, proc_values)
@@ -256,7 +391,8 @@ class Bench:
                                capture_output=True, text=True)
         if check.returncode != 0:
             raise RuntimeError("nginx -t failed:\n" + check.stdout + check.stderr)
-        proc = self.spawn(["nginx", "-p", prefix, "-c", path, "-e", prefix + "/error.log"], tag, PROXY_CORE)
+        proc = self.spawn(["nginx", "-p", prefix, "-c", path, "-e", prefix + "/error.log"], tag,
+                          PROXY_CORE if pinned else None)
         wait_port(port, proc=proc)
         proc.port, proc.config, proc.prefix, proc.values = port, path, prefix, proc_values
         proc.kind = "nginx"
@@ -342,7 +478,8 @@ def machine_description():
             versions.append((r.stdout + r.stderr).splitlines()[0].strip())
         except OSError:
             versions.append(cmd[0] + " missing")
-    return "%d cores (%s), Linux %s; %s; %s" % (os.cpu_count(), model, uname.release, versions[0], versions[1])
+    return "%d cores (nproc %s; %s), Linux %s; %s; %s" % (
+        os.cpu_count(), len(os.sched_getaffinity(0)), model, uname.release, versions[0], versions[1])
 
 
 def source_description():

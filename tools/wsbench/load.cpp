@@ -1,13 +1,18 @@
 #include "tools/wsbench/load.h"
 
 #include <netdb.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <span>
+#include <thread>
 
 #include "tools/wsbench/protocol.h"
 
@@ -19,10 +24,16 @@ constexpr uint64_t kTickMs = 5;
 constexpr uint64_t kRetryDelayNs = 100ULL * 1000 * 1000;  // a failed reconnect is retried after 100 ms
 constexpr uint64_t kVerifyWaitMs = 3000;
 constexpr uint64_t kTeardownWaitMs = 2000;
-constexpr std::size_t kTagSize = 12;  // connection index (4 bytes) + sequence number (8 bytes)
+// Every message starts with a tag: the connection's index (4 bytes), the message's sequence number on
+// that connection (8 bytes) and a check word derived from both (4 bytes), so that an echo that comes
+// back wrong can be told apart: bytes changed (the check word or the body do not match), another
+// connection's message (a valid tag with another index), or this connection's, out of order (a valid
+// tag with another sequence number). Messages shorter than the tag carry its first bytes only; their
+// mismatches all count as corrupted.
+constexpr std::size_t kTagSize = 16;
 
-// xorshift64*: masking keys and handshake keys need to vary, not to be secret.
-uint64_t g_rand_state = 0x9E3779B97F4A7C15ULL;
+// xorshift64*: masking keys and handshake keys need to vary, not to be secret. One state per thread.
+thread_local uint64_t g_rand_state = 0x9E3779B97F4A7C15ULL;
 uint64_t next_random() {
   g_rand_state ^= g_rand_state >> 12U;
   g_rand_state ^= g_rand_state << 25U;
@@ -30,11 +41,57 @@ uint64_t next_random() {
   return g_rand_state * 0x2545F4914F6CDD1DULL;
 }
 
-void write_tag(uint8_t* out, std::size_t size, uint32_t index, uint64_t seq) {
+uint32_t tag_check(uint32_t index, uint64_t seq) {
+  uint64_t x = (uint64_t{index} << 40U) ^ seq ^ 0x9E3779B97F4A7C15ULL;
+  x ^= x >> 33U;
+  x *= 0xFF51AFD7ED558CCDULL;
+  x ^= x >> 33U;
+  x *= 0xC4CEB9FE1A85EC53ULL;
+  x ^= x >> 33U;
+  return static_cast<uint32_t>(x);
+}
+
+std::array<uint8_t, kTagSize> make_tag(uint32_t index, uint64_t seq) {
   std::array<uint8_t, kTagSize> tag{};
+  const uint32_t check = tag_check(index, seq);
   std::memcpy(tag.data(), &index, 4);
   std::memcpy(tag.data() + 4, &seq, 8);
+  std::memcpy(tag.data() + 12, &check, 4);
+  return tag;
+}
+
+void write_tag(uint8_t* out, std::size_t size, uint32_t index, uint64_t seq) {
+  const auto tag = make_tag(index, seq);
   std::memcpy(out, tag.data(), std::min(size, kTagSize));
+}
+
+// The verdict on one echo: "" when it is the expected message, else the error kind.
+const char* verify_echo(std::span<const uint8_t> payload, std::size_t size, const std::vector<uint8_t>& body,
+                        uint32_t index, uint64_t seq) {
+  if (payload.size() != size) {
+    return "echo_corrupted";
+  }
+  const std::size_t tag = std::min(size, kTagSize);
+  if (std::memcmp(payload.data() + tag, body.data() + tag, size - tag) != 0) {
+    return "echo_corrupted";
+  }
+  const auto expected = make_tag(index, seq);
+  if (std::memcmp(payload.data(), expected.data(), tag) == 0) {
+    return "";
+  }
+  if (size < kTagSize) {
+    return "echo_corrupted";
+  }
+  uint32_t got_index = 0;
+  uint64_t got_seq = 0;
+  uint32_t got_check = 0;
+  std::memcpy(&got_index, payload.data(), 4);
+  std::memcpy(&got_seq, payload.data() + 4, 8);
+  std::memcpy(&got_check, payload.data() + 12, 4);
+  if (got_check != tag_check(got_index, got_seq)) {
+    return "echo_corrupted";
+  }
+  return got_index != index ? "echo_misrouted" : "echo_reordered";
 }
 
 std::string uv_error_text(int rc) { return std::string(uv_err_name(rc)); }
@@ -58,10 +115,29 @@ class Conn {
   Conn& operator=(Conn&&) = delete;
   ~Conn() = default;
 
-  void start(const sockaddr* addr) {
-    uv_tcp_init(loader_.loop_, &tcp_);
+  // Connects to ADDR, from SOURCE when given (port chosen at connect time, so that each source
+  // address has the whole ephemeral range for itself).
+  void start(const sockaddr* addr, const sockaddr* source) {
     started_ns_ = uv_hrtime();
     state_ = State::Connecting;
+    if (source == nullptr) {
+      uv_tcp_init(loader_.loop_ptr_, &tcp_);
+    } else {
+      if (const int rc = uv_tcp_init_ex(loader_.loop_ptr_, &tcp_, AF_INET); rc != 0) {
+        uv_tcp_init(loader_.loop_ptr_, &tcp_);
+        fail_handshake("socket: " + uv_error_text(rc));
+        return;
+      }
+      uv_os_fd_t fd = -1;
+      if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) == 0) {
+        const int one = 1;
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+      }
+      if (const int rc = uv_tcp_bind(&tcp_, source, 0); rc != 0) {
+        fail_handshake("bind: " + uv_error_text(rc));
+        return;
+      }
+    }
     if (const int rc = uv_tcp_connect(&connect_req_, &tcp_, addr, on_connect); rc != 0) {
       fail_handshake("connect: " + uv_error_text(rc));
     }
@@ -401,17 +477,11 @@ class Conn {
       return;
     }
     const uint64_t seq = next_recv_seq_++;
-    const std::size_t size = loader_.options_.size;
-    bool ok = payload.size() == size;
-    if (ok) {
-      std::array<uint8_t, kTagSize> expected{};
-      write_tag(expected.data(), size, static_cast<uint32_t>(index_), seq);
-      const std::size_t tag = std::min(size, kTagSize);
-      ok = std::memcmp(payload.data(), expected.data(), tag) == 0 &&
-           std::memcmp(payload.data() + tag, loader_.payload_template_.data() + tag, size - tag) == 0;
-    }
+    const char* verdict = verify_echo(payload, loader_.options_.size, loader_.payload_template_,
+                                      static_cast<uint32_t>(index_), seq);
+    const bool ok = *verdict == '\0';
     if (!ok) {
-      loader_.error("echo_mismatch");
+      loader_.error(verdict);
     }
     if (probing_) {
       probing_ = false;
@@ -429,7 +499,7 @@ class Conn {
       case Mode::Connect:
         close_gracefully();
         return;
-      case Mode::Idle:
+      case Mode::Hold:
         return;
     }
   }
@@ -459,102 +529,180 @@ class Conn {
   uv_write_t write_req_{};
 };
 
-Loader::Loader(uv_loop_t* loop, Options options) : loop_(loop), options_(std::move(options)) {
+bool is_verification_error(const std::string& kind) {
+  return kind == "echo_corrupted" || kind == "echo_reordered" || kind == "echo_misrouted" ||
+         kind == "unexpected_message";
+}
+
+void Report::merge(const Report& o) {
+  connected_at_start += o.connected_at_start;
+  live_at_end += o.live_at_end;
+  messages += o.messages;
+  bytes += o.bytes;
+  upgrades += o.upgrades;
+  cycles += o.cycles;
+  reconnects += o.reconnects;
+  probed += o.probed;
+  probe_ok += o.probe_ok;
+  latency.merge(o.latency);
+  handshake.merge(o.handshake);
+  for (const auto& [kind, n] : o.errors) {
+    errors[kind] += n;
+  }
+  for (const auto& [code, n] : o.closes) {
+    closes[code] += n;
+  }
+  if (timeline.size() < o.timeline.size()) {
+    timeline.resize(o.timeline.size());
+  }
+  for (std::size_t i = 0; i < o.timeline.size(); ++i) {
+    timeline[i].closes += o.timeline[i].closes;
+    timeline[i].reconnects += o.timeline[i].reconnects;
+  }
+}
+
+Loader::Loader(const Options& options, Share share, const sockaddr_storage& target, Sync& sync)
+    : options_(options), share_(share), target_(target), sync_(sync) {
   phase_timer_.data = this;
   tick_.data = this;
+  async_.data = this;
   payload_template_.resize(options_.size);
   for (std::size_t i = 0; i < payload_template_.size(); ++i) {
     payload_template_[i] = static_cast<uint8_t>((i * 31 + 7) & 0xFFU);
   }
-  if (options_.warmup < 0) {
-    options_.warmup = (options_.mode == Mode::PingPong || options_.mode == Mode::Stream) ? 1.0 : 0.0;
-  }
-  g_rand_state ^= uv_hrtime();
+  source_.sin_family = AF_INET;
 }
 
-namespace {
-sockaddr_storage g_addr{};
-}  // namespace
-
-int Loader::run() {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* result = nullptr;
-  const std::string port = std::to_string(options_.port);
-  if (const int rc = getaddrinfo(options_.host.c_str(), port.c_str(), &hints, &result); rc != 0 || result == nullptr) {
-    fatal_ = "cannot resolve " + options_.host + ": " + gai_strerror(rc);
-    return 1;
+void Loader::thread_main() {
+  g_rand_state ^= uv_hrtime() ^ (static_cast<uint64_t>(share_.thread + 1) * 0x9E3779B97F4A7C15ULL);
+  uv_loop_init(&loop_);
+  uv_timer_init(&loop_, &phase_timer_);
+  uv_timer_init(&loop_, &tick_);
+  uv_async_init(&loop_, &async_, on_command);
+  {
+    const std::lock_guard lock(commands_mutex_);
+    async_open_ = true;
   }
-  std::memcpy(&g_addr, result->ai_addr, result->ai_addrlen);
-  freeaddrinfo(result);
+  start();
+  // Commands queued before the async handle existed.
+  run_commands();
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_loop_close(&loop_);
+  const std::lock_guard lock(sync_.mutex);
+  ++sync_.finished;
+  sync_.changed.notify_all();
+}
 
-  uv_timer_init(loop_, &phase_timer_);
-  uv_timer_init(loop_, &tick_);
-  report_.pids.resize(options_.pids.size());
-  for (std::size_t i = 0; i < options_.pids.size(); ++i) {
-    report_.pids[i].pid = options_.pids[i];
+void Loader::command(Command c) {
+  const std::lock_guard lock(commands_mutex_);
+  commands_.push_back(c);
+  if (async_open_) {
+    uv_async_send(&async_);
   }
-  sample_pids(0);
+}
+
+void Loader::on_command(uv_async_t* a) { static_cast<Loader*>(a->data)->run_commands(); }
+
+void Loader::run_commands() {
+  std::vector<Command> commands;
+  {
+    const std::lock_guard lock(commands_mutex_);
+    commands.swap(commands_);
+  }
+  for (const Command c : commands) {
+    switch (c) {
+      case Command::StartTraffic:
+        if (phase_ == Phase::Ready) {
+          start_traffic();
+        }
+        break;
+      case Command::BeginWindow:
+        if (phase_ == Phase::Ready || phase_ == Phase::Warmup) {
+          begin_window();
+        }
+        break;
+      case Command::EndWindow:
+        if (phase_ == Phase::Window) {
+          end_window();
+        }
+        break;
+      case Command::Abort:
+        if (phase_ != Phase::Teardown && phase_ != Phase::Done) {
+          fail_setup("aborted", false);
+        }
+        break;
+    }
+  }
+}
+
+void Loader::start() {
   run_start_ns_ = uv_hrtime();
-  if (options_.rate > 0 || options_.reconnect) {
+  if (share_.rate > 0 || options_.reconnect) {
     uv_timer_start(&tick_, on_tick, kTickMs, kTickMs);
   }
   if (options_.mode == Mode::Connect) {
-    begin_window();
-  } else {
-    phase_ = Phase::Setup;
-    uv_timer_start(&phase_timer_, on_phase_timer, static_cast<uint64_t>(options_.setup_timeout * 1000), 0);
-    launch_more();
+    setup_done();
+    return;
   }
-  uv_run(loop_, UV_RUN_DEFAULT);
-  return fatal_.empty() ? 0 : 1;
-}
-
-std::string Loader::header_line_for(const std::string& tmpl, int index) const {
-  std::string out;
-  const std::string idx = std::to_string(index);
-  std::size_t pos = 0;
-  while (true) {
-    const auto at = tmpl.find("{i}", pos);
-    if (at == std::string::npos) {
-      out.append(tmpl, pos);
-      return out;
-    }
-    out.append(tmpl, pos, at - pos);
-    out += idx;
-    pos = at + 3;
-  }
+  phase_ = Phase::Setup;
+  uv_timer_start(&phase_timer_, on_phase_timer, static_cast<uint64_t>(options_.setup_timeout * 1000), 0);
+  launch_more();
 }
 
 std::vector<std::string> Loader::headers_for(int index) const {
   std::vector<std::string> out;
   out.reserve(options_.headers.size());
-  for (const auto& h : options_.headers) {
-    out.push_back(header_line_for(h, index));
+  const std::string idx = std::to_string(index);
+  for (const auto& tmpl : options_.headers) {
+    std::string line;
+    std::size_t pos = 0;
+    while (true) {
+      const auto at = tmpl.find("{i}", pos);
+      if (at == std::string::npos) {
+        line.append(tmpl, pos);
+        break;
+      }
+      line.append(tmpl, pos, at - pos);
+      line += idx;
+      pos = at + 3;
+    }
+    out.push_back(std::move(line));
   }
   return out;
+}
+
+const sockaddr* Loader::source_for(int index) {
+  if (options_.sources <= 0) {
+    return nullptr;
+  }
+  // 127.0.0.(1 + i % sources), in network byte order.
+  const auto last = static_cast<uint32_t>(1 + index % options_.sources);
+  source_.sin_addr.s_addr = htonl((127U << 24U) | last);
+  source_.sin_port = 0;
+  return reinterpret_cast<const sockaddr*>(&source_);
 }
 
 void Loader::launch(int index, bool reconnect) {
   auto* conn = new Conn(*this, index, reconnect);
   live_.insert(conn);
   ++connecting_;
-  conn->start(reinterpret_cast<const sockaddr*>(&g_addr));
+  conn->start(reinterpret_cast<const sockaddr*>(&target_), source_for(index));
 }
 
+// Connection k of this loader has the global index thread + k * threads.
 void Loader::launch_more() {
   const double elapsed = static_cast<double>(uv_hrtime() - run_start_ns_) / 1e9;
   if (phase_ == Phase::Setup) {
-    while (launched_ < options_.connections && connecting_ < options_.setup_concurrency &&
-           (options_.rate <= 0 || launched_ < static_cast<int>(options_.rate * elapsed) + 1)) {
-      launch(launched_++, false);
+    while (launched_ < share_.connections && connecting_ < share_.setup_concurrency &&
+           (share_.rate <= 0 || launched_ < static_cast<int>(share_.rate * elapsed) + 1)) {
+      launch(share_.thread + share_.threads * launched_++, false);
     }
   } else if (options_.mode == Mode::Connect && phase_ == Phase::Window) {
     const double window_elapsed = static_cast<double>(uv_hrtime() - window_start_ns_) / 1e9;
-    while (static_cast<int>(live_.size()) < options_.connections &&
-           (options_.rate <= 0 || connect_launched_ < static_cast<uint64_t>(options_.rate * window_elapsed) + 1)) {
-      launch(static_cast<int>(connect_launched_++ % 1000000), false);
+    while (static_cast<int>(live_.size()) < share_.connections &&
+           (share_.rate <= 0 || connect_launched_ < static_cast<uint64_t>(share_.rate * window_elapsed) + 1)) {
+      const auto k = static_cast<int>(connect_launched_++ % 1000000);
+      launch(share_.thread + share_.threads * k, false);
     }
   }
 }
@@ -576,7 +724,7 @@ void Loader::on_open(Conn* conn, uint64_t handshake_ns, bool reconnected) {
       report_.handshake.record(handshake_ns);
       bin_add(false);
     }
-    if (phase_ == Phase::Warmup || phase_ == Phase::Window) {
+    if (traffic()) {
       conn->start_traffic();
     }
     return;
@@ -586,7 +734,7 @@ void Loader::on_open(Conn* conn, uint64_t handshake_ns, bool reconnected) {
   if (phase_ != Phase::Setup) {
     return;
   }
-  if (opened_ >= options_.connections) {
+  if (opened_ >= share_.connections) {
     setup_done();
   } else {
     launch_more();
@@ -596,7 +744,7 @@ void Loader::on_open(Conn* conn, uint64_t handshake_ns, bool reconnected) {
 void Loader::on_handshake_failed(Conn* conn, const std::string& why) {
   --connecting_;
   if (phase_ == Phase::Setup && !conn->reconnected()) {
-    fail_setup("connection " + std::to_string(conn->index()) + ": " + why);
+    fail_setup("connection " + std::to_string(conn->index()) + ": " + why, true);
     return;
   }
   if (phase_ == Phase::Teardown || phase_ == Phase::Done || phase_ == Phase::Verify) {
@@ -653,7 +801,7 @@ void Loader::on_gone(Conn* conn, bool by_server) {
     case Conn::End::ServerClosed:
       if (by_server && phase_ != Phase::Teardown && phase_ != Phase::Done) {
         on_server_close(conn->end_code());
-        if (options_.reconnect && (phase_ == Phase::Warmup || phase_ == Phase::Window)) {
+        if (options_.reconnect && traffic()) {
           launch(conn->index(), true);
         } else if (options_.mode == Mode::Connect) {
           launch_more();
@@ -671,23 +819,29 @@ void Loader::on_gone(Conn* conn, bool by_server) {
 
 void Loader::error(const std::string& kind) { ++report_.errors[kind]; }
 
+// This loader's share is open: it waits (phase Ready) for the coordinator's next command.
 void Loader::setup_done() {
   uv_timer_stop(&phase_timer_);
+  phase_ = Phase::Ready;
   report_.connected_at_start = static_cast<int>(live_.size());
+  const std::lock_guard lock(sync_.mutex);
+  ++sync_.ready;
+  sync_.changed.notify_all();
+}
+
+void Loader::start_traffic() {
+  phase_ = Phase::Warmup;
   if (options_.mode == Mode::PingPong || options_.mode == Mode::Stream) {
-    phase_ = Phase::Warmup;
     for (Conn* c : std::vector<Conn*>(live_.begin(), live_.end())) {
       c->start_traffic();
     }
-    if (options_.warmup > 0) {
-      uv_timer_start(&phase_timer_, on_phase_timer, static_cast<uint64_t>(options_.warmup * 1000), 0);
-      return;
-    }
   }
-  begin_window();
 }
 
 void Loader::begin_window() {
+  if (phase_ == Phase::Ready) {
+    start_traffic();
+  }
   phase_ = Phase::Window;
   report_.messages = 0;
   report_.bytes = 0;
@@ -695,32 +849,23 @@ void Loader::begin_window() {
   if (options_.mode == Mode::Connect) {
     report_.handshake.clear();
   }
-  sample_pids(1);
-  client_cpu_start_ = self_cpu_us();
   window_start_ns_ = uv_hrtime();
   if (options_.interval_ms > 0) {
     const auto bins = static_cast<std::size_t>(std::ceil(options_.duration * 1000.0 / options_.interval_ms));
     report_.timeline.assign(std::max<std::size_t>(bins, 1), TimelineBin{});
   }
-  std::fprintf(stderr, "wsbench: window started (%zu connections open)\n", live_.size());
-  std::fflush(stderr);
-  uv_timer_start(&phase_timer_, on_phase_timer, static_cast<uint64_t>(options_.duration * 1000), 0);
   if (options_.mode == Mode::Connect) {
     launch_more();
   }
 }
 
 void Loader::end_window() {
-  window_end_ns_ = uv_hrtime();
-  sample_pids(2);
-  report_.client_cpu_us = self_cpu_us() - client_cpu_start_;
-  report_.window_s = static_cast<double>(window_end_ns_ - window_start_ns_) / 1e9;
   int open = 0;
   for (Conn* c : live_) {
     open += c->is_open() ? 1 : 0;
   }
   report_.live_at_end = open;
-  if (options_.verify_end && options_.size > 0 && options_.mode == Mode::Idle && open > 0) {
+  if (options_.verify_end && options_.size > 0 && options_.mode == Mode::Hold && open > 0) {
     phase_ = Phase::Verify;
     report_.probed = static_cast<uint64_t>(open);
     for (Conn* c : std::vector<Conn*>(live_.begin(), live_.end())) {
@@ -752,12 +897,22 @@ void Loader::maybe_done() {
   phase_ = Phase::Done;
   uv_close(reinterpret_cast<uv_handle_t*>(&phase_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
+  const std::lock_guard lock(commands_mutex_);
+  async_open_ = false;
+  uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
 }
 
-void Loader::fail_setup(const std::string& why) {
-  if (fatal_.empty()) {
-    fatal_ = why;
+// Ends this loader at once. REPORT: the failure is this loader's own (the coordinator is told, and
+// aborts the others); otherwise the coordinator asked for it.
+void Loader::fail_setup(const std::string& why, bool report) {
+  if (report) {
+    const std::lock_guard lock(sync_.mutex);
+    if (sync_.fatal.empty()) {
+      sync_.fatal = why;
+    }
+    sync_.changed.notify_all();
   }
+  uv_timer_stop(&phase_timer_);
   phase_ = Phase::Teardown;
   uv_timer_stop(&tick_);
   for (Conn* c : std::vector<Conn*>(live_.begin(), live_.end())) {
@@ -772,14 +927,10 @@ void Loader::on_phase_timer(uv_timer_t* t) {
   switch (self->phase_) {
     case Phase::Setup:
       self->fail_setup("setup timed out: " + std::to_string(self->opened_) + " of " +
-                       std::to_string(self->options_.connections) + " connections open after " +
-                       std::to_string(self->options_.setup_timeout) + " s");
-      return;
-    case Phase::Warmup:
-      self->begin_window();
-      return;
-    case Phase::Window:
-      self->end_window();
+                           std::to_string(self->share_.connections) + " connections of thread " +
+                           std::to_string(self->share_.thread) + " open after " +
+                           std::to_string(self->options_.setup_timeout) + " s",
+                       true);
       return;
     case Phase::Verify:
       self->begin_teardown();
@@ -789,6 +940,9 @@ void Loader::on_phase_timer(uv_timer_t* t) {
         c->abort();
       }
       return;
+    case Phase::Ready:
+    case Phase::Warmup:
+    case Phase::Window:
     case Phase::Done:
       return;
   }
@@ -797,25 +951,17 @@ void Loader::on_phase_timer(uv_timer_t* t) {
 void Loader::on_tick(uv_timer_t* t) {
   auto* self = static_cast<Loader*>(t->data);
   self->launch_more();
-  if (!self->retry_.empty() && (self->phase_ == Phase::Warmup || self->phase_ == Phase::Window)) {
+  if (!self->retry_.empty() && self->traffic()) {
     // Reconnects that failed (503 while the pool has no backend, refused connect): retried slowly.
-    static uint64_t last_retry = 0;
     const uint64_t now = uv_hrtime();
-    if (now - last_retry >= kRetryDelayNs) {
-      last_retry = now;
+    if (now - self->last_retry_ns_ >= kRetryDelayNs) {
+      self->last_retry_ns_ = now;
       std::vector<int> retry;
       retry.swap(self->retry_);
       for (const int index : retry) {
         self->launch(index, true);
       }
     }
-  }
-}
-
-void Loader::sample_pids(int which) {
-  for (auto& p : report_.pids) {
-    const ProcSample s = sample_process(p.pid);
-    (which == 0 ? p.before : which == 1 ? p.start : p.end) = s;
   }
 }
 
@@ -829,6 +975,114 @@ void Loader::bin_add(bool close) {
   }
   auto& b = report_.timeline[static_cast<std::size_t>(bin)];
   (close ? b.closes : b.reconnects) += 1;
+}
+
+// -- the coordinator -------------------------------------------------------------------------------
+
+namespace {
+
+void sample_pids(Report& report, int which) {
+  for (auto& p : report.pids) {
+    const ProcSample s = sample_process(p.pid);
+    (which == 0 ? p.before : which == 1 ? p.start : p.end) = s;
+  }
+}
+
+}  // namespace
+
+int run_load(const Options& given, Report& report, std::string& fatal) {
+  Options options = given;
+  if (options.warmup < 0) {
+    options.warmup = (options.mode == Mode::PingPong || options.mode == Mode::Stream) ? 1.0 : 0.0;
+  }
+  const int threads = std::max(1, std::min(options.threads, options.connections));
+  report.threads = threads;
+
+  addrinfo hints{};
+  hints.ai_family = options.sources > 0 ? AF_INET : AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* result = nullptr;
+  const std::string port = std::to_string(options.port);
+  if (const int rc = getaddrinfo(options.host.c_str(), port.c_str(), &hints, &result); rc != 0 || result == nullptr) {
+    fatal = "cannot resolve " + options.host + ": " + gai_strerror(rc);
+    return 1;
+  }
+  sockaddr_storage target{};
+  std::memcpy(&target, result->ai_addr, result->ai_addrlen);
+  freeaddrinfo(result);
+
+  report.pids.resize(options.pids.size());
+  for (std::size_t i = 0; i < options.pids.size(); ++i) {
+    report.pids[i].pid = options.pids[i];
+  }
+  sample_pids(report, 0);
+
+  Sync sync;
+  std::vector<std::unique_ptr<Loader>> loaders;
+  for (int t = 0; t < threads; ++t) {
+    Share share;
+    share.thread = t;
+    share.threads = threads;
+    share.connections = (options.connections - t + threads - 1) / threads;
+    share.rate = options.rate / threads;
+    share.setup_concurrency = std::max(1, options.setup_concurrency / threads);
+    loaders.push_back(std::make_unique<Loader>(options, share, target, sync));
+  }
+  std::vector<std::thread> workers;
+  workers.reserve(loaders.size());
+  for (auto& l : loaders) {
+    workers.emplace_back([loader = l.get()] { loader->thread_main(); });
+  }
+  const auto broadcast = [&](Loader::Command c) {
+    for (auto& l : loaders) {
+      l->command(c);
+    }
+  };
+  const auto sleep_s = [](double s) { std::this_thread::sleep_for(std::chrono::duration<double>(s)); };
+
+  bool setup_ok = false;
+  {
+    std::unique_lock lock(sync.mutex);
+    // The loaders time their own setup out; this is only a guard.
+    sync.changed.wait_for(lock, std::chrono::duration<double>(options.setup_timeout + 10.0),
+                          [&] { return sync.ready == threads || !sync.fatal.empty(); });
+    setup_ok = sync.ready == threads && sync.fatal.empty();
+    if (!setup_ok) {
+      fatal = sync.fatal.empty() ? std::string("setup did not finish") : sync.fatal;
+    }
+  }
+  if (setup_ok) {
+    if (options.mode == Mode::PingPong || options.mode == Mode::Stream) {
+      broadcast(Loader::Command::StartTraffic);
+      if (options.warmup > 0) {
+        sleep_s(options.warmup);
+      }
+    }
+    sample_pids(report, 1);
+    const uint64_t cpu_start = self_cpu_us();
+    const uint64_t window_start = uv_hrtime();
+    broadcast(Loader::Command::BeginWindow);
+    int open = 0;
+    for (auto& l : loaders) {
+      open += l->opened();
+    }
+    std::fprintf(stderr, "wsbench: window started (%d connections open, %d threads)\n", open, threads);
+    std::fflush(stderr);
+    sleep_s(options.duration);
+    broadcast(Loader::Command::EndWindow);
+    report.window_s = static_cast<double>(uv_hrtime() - window_start) / 1e9;
+    sample_pids(report, 2);
+    report.client_cpu_us = self_cpu_us() - cpu_start;
+  } else {
+    broadcast(Loader::Command::Abort);
+  }
+  for (auto& w : workers) {
+    w.join();
+  }
+  for (auto& l : loaders) {
+    report.merge(l->report());
+  }
+  return setup_ok ? 0 : 1;
 }
 
 }  // namespace wsbench

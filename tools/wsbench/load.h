@@ -1,13 +1,19 @@
-// The load generator proper: one libuv loop, N WebSocket client connections, and the phases of a run
-// (setup, warm-up, measured window, optional verification, teardown). Single threaded on purpose:
-// benchmarks pin it to one core next to the backend.
+// The load generator proper. `run_load` splits the N connections over --threads loaders, each with its
+// own libuv loop on its own thread (connection i belongs to thread i % threads), and coordinates the
+// phases of a run from the calling thread: setup (every loader opens its share), warm-up, measured
+// window, optional verification, teardown. The coordinator alone samples the processes given by
+// --pid and this process's CPU time, at the start and the end of the window, so the figures cover
+// exactly one window whatever the number of threads.
 #pragma once
 
+#include <sys/socket.h>
 #include <uv.h>
 
 #include <array>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -16,7 +22,7 @@
 
 namespace wsbench {
 
-enum class Mode : uint8_t { PingPong, Stream, Idle, Connect };
+enum class Mode : uint8_t { PingPong, Stream, Hold, Connect };
 
 struct Options {
   std::string url;
@@ -38,7 +44,9 @@ struct Options {
   double setup_timeout = 30.0;
   bool reconnect = false;  // a connection the server closes is opened again at once (same index)
   int interval_ms = 0;     // > 0: closes and reconnects per interval over the window (timeline)
-  bool verify_end = false;  // idle: after the window, one echo on every live connection
+  bool verify_end = false;  // hold: after the window, one echo on every live connection
+  int threads = 1;          // loaders, one libuv loop and one thread each
+  int sources = 0;          // > 0: connection i binds 127.0.0.(1 + i % sources) before connecting
 };
 
 struct PidReport {
@@ -55,6 +63,7 @@ struct TimelineBin {
 
 struct Report {
   double window_s = 0;
+  int threads = 1;
   int connected_at_start = 0;
   int live_at_end = 0;
   uint64_t messages = 0;  // echoes received and verified in the window
@@ -71,28 +80,65 @@ struct Report {
   std::vector<TimelineBin> timeline;
   uint64_t client_cpu_us = 0;
   std::vector<PidReport> pids;
+
+  // Adds another loader's counts, histograms, errors, closes and timeline to this one.
+  void merge(const Report& other);
+};
+
+// Error kinds that mean an echo did not come back as sent: wsbench exits 3 when any is counted.
+//   echo_corrupted   wrong length, or bytes changed (the tag's check word or the body differ)
+//   echo_reordered   this connection's message, but not the next one expected
+//   echo_misrouted   a well-formed message of another connection
+//   unexpected_message  an echo with nothing in flight
+bool is_verification_error(const std::string& kind);
+
+// Runs the whole load; returns 0, or 1 when the setup failed (the reason is in FATAL).
+int run_load(const Options& options, Report& report, std::string& fatal);
+
+// -- internals shared by load.cpp's loaders and coordinator ----------------------------------------
+
+// What the loaders tell the coordinator.
+struct Sync {
+  std::mutex mutex;
+  std::condition_variable changed;
+  int ready = 0;     // loaders whose share is open (or that have nothing to set up)
+  int finished = 0;  // loaders whose loop has ended
+  std::string fatal;
+};
+
+// One loader's part of the load.
+struct Share {
+  int thread = 0;
+  int threads = 1;
+  int connections = 1;  // connections of this loader (connect mode: at once)
+  double rate = 0;
+  int setup_concurrency = 256;
 };
 
 class Conn;
 
 class Loader {
  public:
-  Loader(uv_loop_t* loop, Options options);
+  enum class Command : uint8_t { StartTraffic, BeginWindow, EndWindow, Abort };
+
+  Loader(const Options& options, Share share, const sockaddr_storage& target, Sync& sync);
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
   Loader(Loader&&) = delete;
   Loader& operator=(Loader&&) = delete;
   ~Loader() = default;
 
-  // Runs the whole load; returns 0, or 1 when the setup failed (the reason is in fatal_error()).
-  int run();
+  // The thread's body: runs the loop until the loader is done.
+  void thread_main();
+  // From any thread: queues a command for the loop (ignored once the loader is done).
+  void command(Command c);
+
   [[nodiscard]] const Report& report() const { return report_; }
-  [[nodiscard]] const std::string& fatal_error() const { return fatal_; }
-  [[nodiscard]] const Options& options() const { return options_; }
+  [[nodiscard]] int opened() const { return opened_; }
 
  private:
   friend class Conn;
-  enum class Phase : uint8_t { Setup, Warmup, Window, Verify, Teardown, Done };
+  enum class Phase : uint8_t { Setup, Ready, Warmup, Window, Verify, Teardown, Done };
 
   // Called by connections.
   void on_open(Conn* conn, uint64_t handshake_ns, bool reconnected);
@@ -107,30 +153,42 @@ class Loader {
   [[nodiscard]] bool traffic() const { return phase_ == Phase::Warmup || phase_ == Phase::Window; }
 
   uv_buf_t read_buffer() { return uv_buf_init(slab_.data(), static_cast<unsigned>(slab_.size())); }
-  std::string header_line_for(const std::string& tmpl, int index) const;
   std::vector<std::string> headers_for(int index) const;
+  // The source address for connection INDEX (with --sources), or nullptr.
+  const sockaddr* source_for(int index);
 
+  void start();
   void launch(int index, bool reconnect);
   void launch_more();
   void setup_done();
+  void start_traffic();
   void begin_window();
   void end_window();
   void begin_teardown();
   void maybe_done();
-  void fail_setup(const std::string& why);
-  void sample_pids(int which);
+  void fail_setup(const std::string& why, bool report);
   void bin_add(bool close);
+  void run_commands();
 
   static void on_phase_timer(uv_timer_t* t);
   static void on_tick(uv_timer_t* t);
+  static void on_command(uv_async_t* a);
 
-  uv_loop_t* loop_;
-  Options options_;
+  uv_loop_t loop_{};
+  uv_loop_t* loop_ptr_ = &loop_;
+  const Options& options_;
+  Share share_;
+  sockaddr_storage target_{};
+  sockaddr_in source_{};
+  Sync& sync_;
   Report report_;
-  std::string fatal_;
   Phase phase_ = Phase::Setup;
   uv_timer_t phase_timer_{};
   uv_timer_t tick_{};
+  uv_async_t async_{};
+  std::mutex commands_mutex_;
+  std::vector<Command> commands_;  // guarded by commands_mutex_
+  bool async_open_ = false;        // guarded by commands_mutex_
   std::unordered_set<Conn*> live_;
   int launched_ = 0;     // setup: connections started
   int opened_ = 0;       // setup: connections upgraded
@@ -139,8 +197,7 @@ class Loader {
   uint64_t probes_answered_ = 0;
   uint64_t run_start_ns_ = 0;
   uint64_t window_start_ns_ = 0;
-  uint64_t window_end_ns_ = 0;
-  uint64_t client_cpu_start_ = 0;
+  uint64_t last_retry_ns_ = 0;
   std::vector<int> retry_;  // indexes to reconnect on the next tick (after a failed reconnect)
   std::vector<uint8_t> payload_template_;
   std::array<char, 64UL * 1024> slab_{};

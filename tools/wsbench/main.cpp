@@ -2,7 +2,8 @@
 //
 // Exit status: 0 after a run (errors during the window are reported, not fatal), 1 when the setup
 // failed (a connection could not be opened or upgraded), 2 on a usage error, 3 when an echo came back
-// different from what was sent (corrupted, reordered or misrouted).
+// different from what was sent: errors echo_corrupted, echo_reordered, echo_misrouted or
+// unexpected_message (see load.h).
 #include <sys/resource.h>
 #include <uv.h>
 
@@ -20,7 +21,7 @@ namespace {
 constexpr const char* kUsage =
     "usage: wsbench --url ws://HOST:PORT/PATH [options]\n"
     "  --connections N     connections (connect mode: at most N at once)       default 1\n"
-    "  --mode M            pingpong | stream | hold (idle) | connect                default pingpong\n"
+    "  --mode M            pingpong | stream | hold (alias: idle) | connect     default pingpong\n"
     "  --size BYTES        message payload size (connect mode: 0 = no message) default 64\n"
     "  --inflight K        stream mode: messages in flight per connection      default 16\n"
     "  --duration SECONDS  measured window                                     default 5\n"
@@ -31,10 +32,16 @@ constexpr const char* kUsage =
     "  --pid PID           sample this process's CPU time and RSS (repeatable)\n"
     "  --reconnect         reopen a connection the server closed (same index, same headers)\n"
     "  --interval MS       count closes and reconnects per MS over the window (timeline)\n"
-    "  --verify-end        idle mode: after the window, one echo of --size bytes on every connection\n"
+    "  --verify-end        hold mode: after the window, one echo of --size bytes on every connection\n"
+    "  --threads N         loaders, one libuv loop and thread each; connection i on thread i % N  default 1\n"
+    "  --sources N         bind connection i to 127.0.0.(1 + i % N) before connecting, to pass the\n"
+    "                      ephemeral-port limit of one address (IPv4 targets)   default: no bind\n"
     "  --setup-concurrency N  handshakes in progress at once during setup     default 256\n"
     "  --setup-timeout S   give up (exit 1) if the N connections are not open by then  default 30\n"
-    "  --json              also print one JSON object (last line of stdout)\n";
+    "  --json              also print one JSON object (last line of stdout)\n"
+    "Every echo is checked byte for byte and in order; messages of 16 bytes or more carry a tag\n"
+    "(connection, sequence, check word) that tells corrupted, reordered and misrouted echoes apart.\n"
+    "Exit: 0 done, 1 setup failed, 2 usage, 3 an echo came back wrong.\n";
 
 int usage_error(const std::string& what) {
   std::fprintf(stderr, "wsbench: %s\n%s", what.c_str(), kUsage);
@@ -94,7 +101,7 @@ const char* mode_name(wsbench::Mode m) {
   switch (m) {
     case wsbench::Mode::PingPong: return "pingpong";
     case wsbench::Mode::Stream: return "stream";
-    case wsbench::Mode::Idle: return "idle";
+    case wsbench::Mode::Hold: return "hold";
     case wsbench::Mode::Connect: return "connect";
   }
   return "?";
@@ -143,8 +150,12 @@ void print_human(const wsbench::Options& o, const wsbench::Report& r) {
   if (o.mode == wsbench::Mode::Stream) {
     std::printf(" x %d in flight", o.inflight);
   }
+  std::printf(", %d thread%s", r.threads, r.threads == 1 ? "" : "s");
+  if (o.sources > 0) {
+    std::printf(", %d source%s", o.sources, o.sources == 1 ? "" : "s");
+  }
   std::printf(", window %.2f s, %d open at start, %d open at end\n", r.window_s, r.connected_at_start, r.live_at_end);
-  if (o.mode != wsbench::Mode::Idle) {
+  if (o.mode != wsbench::Mode::Hold) {
     std::printf("  messages %llu (%.0f/s), %.2f MB/s echoed payload\n", static_cast<unsigned long long>(r.messages),
                 static_cast<double>(r.messages) / secs, static_cast<double>(r.bytes) / secs / 1e6);
   }
@@ -216,11 +227,12 @@ void print_json(const wsbench::Options& o, const wsbench::Report& r) {
   std::string out = "{";
   char buf[512];
   std::snprintf(buf, sizeof buf,
-                "\"mode\":\"%s\",\"url\":\"%s\",\"connections\":%d,\"size\":%zu,\"inflight\":%d,\"window_s\":%.4f,"
+                "\"mode\":\"%s\",\"url\":\"%s\",\"connections\":%d,\"threads\":%d,\"sources\":%d,\"size\":%zu,"
+                "\"inflight\":%d,\"window_s\":%.4f,"
                 "\"open_at_start\":%d,\"open_at_end\":%d,\"messages\":%llu,\"messages_per_s\":%.1f,\"bytes\":%llu,"
                 "\"bytes_per_s\":%.1f,\"upgrades\":%llu,\"cycles\":%llu,\"cycles_per_s\":%.1f,\"reconnects\":%llu,"
                 "\"probed\":%llu,\"probe_ok\":%llu,\"client_cpu_us\":%llu,",
-                mode_name(o.mode), json_escape(o.url).c_str(), o.connections, o.size,
+                mode_name(o.mode), json_escape(o.url).c_str(), o.connections, r.threads, o.sources, o.size,
                 o.mode == wsbench::Mode::Stream ? o.inflight : 1, r.window_s, r.connected_at_start, r.live_at_end,
                 static_cast<unsigned long long>(r.messages), static_cast<double>(r.messages) / secs,
                 static_cast<unsigned long long>(r.bytes), static_cast<double>(r.bytes) / secs,
@@ -325,12 +337,12 @@ int main(int argc, char** argv) {
         o.mode = wsbench::Mode::PingPong;
       } else if (m == "stream") {
         o.mode = wsbench::Mode::Stream;
-      } else if (m == "idle" || m == "hold") {
-        o.mode = wsbench::Mode::Idle;
+      } else if (m == "hold" || m == "idle") {
+        o.mode = wsbench::Mode::Hold;
       } else if (m == "connect") {
         o.mode = wsbench::Mode::Connect;
       } else {
-        return bad("pingpong, stream, idle or connect");
+        return bad("pingpong, stream, hold (idle) or connect");
       }
     } else if (arg == "--size") {
       if (!parse_number(std::string_view(argv[++i]), o.size) || o.size > 64UL * 1024 * 1024) {
@@ -368,6 +380,14 @@ int main(int argc, char** argv) {
       if (!parse_number(std::string_view(argv[++i]), o.interval_ms) || o.interval_ms < 1) {
         return bad("milliseconds >= 1");
       }
+    } else if (arg == "--threads") {
+      if (!parse_number(std::string_view(argv[++i]), o.threads) || o.threads < 1 || o.threads > 256) {
+        return bad("a count from 1 to 256");
+      }
+    } else if (arg == "--sources") {
+      if (!parse_number(std::string_view(argv[++i]), o.sources) || o.sources < 1 || o.sources > 254) {
+        return bad("a count from 1 to 254");
+      }
     } else if (arg == "--setup-concurrency") {
       if (!parse_number(std::string_view(argv[++i]), o.setup_concurrency) || o.setup_concurrency < 1) {
         return bad("a count >= 1");
@@ -383,29 +403,33 @@ int main(int argc, char** argv) {
   if (!have_url) {
     return usage_error("--url is required");
   }
-  if (o.mode == wsbench::Mode::Idle && o.verify_end && o.size == 0) {
+  if (o.mode == wsbench::Mode::Hold && o.verify_end && o.size == 0) {
     return usage_error("--verify-end needs --size > 0");
   }
 
   std::signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  int status = 0;
-  {
-    wsbench::Loader loader(&loop, o);
-    status = loader.run();
-    if (status != 0) {
-      std::fprintf(stderr, "wsbench: setup failed: %s\n", loader.fatal_error().c_str());
+  wsbench::Report report;
+  std::string fatal;
+  int status = wsbench::run_load(o, report, fatal);
+  if (status != 0) {
+    std::fprintf(stderr, "wsbench: setup failed: %s\n", fatal.c_str());
+  }
+  print_human(o, report);
+  if (o.json) {
+    print_json(o, report);
+  }
+  if (status == 0) {
+    std::string wrong;
+    for (const auto& [kind, n] : report.errors) {
+      if (wsbench::is_verification_error(kind)) {
+        wrong += " " + kind + "=" + std::to_string(n);
+      }
     }
-    print_human(loader.options(), loader.report());
-    if (o.json) {
-      print_json(loader.options(), loader.report());
-    }
-    if (status == 0 && loader.report().errors.count("echo_mismatch") != 0) {
+    if (!wrong.empty()) {
+      std::fprintf(stderr, "wsbench: echoes came back wrong:%s\n", wrong.c_str());
       status = 3;
     }
   }
-  uv_loop_close(&loop);
   return status;
 }

@@ -13,6 +13,7 @@ class Histogram {
  public:
   void record(uint64_t ns);
   void clear();
+  void merge(const Histogram& other);
   [[nodiscard]] uint64_t count() const { return count_; }
   [[nodiscard]] uint64_t max() const { return max_; }
   [[nodiscard]] double mean() const { return count_ == 0 ? 0.0 : static_cast<double>(sum_) / static_cast<double>(count_); }

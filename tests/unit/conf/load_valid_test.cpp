@@ -13,8 +13,8 @@ using ringway::lb::HashKeySpec;
 namespace {
 
 // The contract's example, without the keys that are refused until implemented (tls, mode: tcp,
-// proxy_protocol: true, health_check, passive, non-zero websocket keepalive and
-// rate limits), plus a second listener and pool so that routes and IPv6 are covered.
+// proxy_protocol: true, non-zero websocket keepalive and rate limits; health_check and passive
+// have their own tests in health_check_test.cpp), plus a second listener and pool so that routes and IPv6 are covered.
 constexpr const char* kFullConfig = R"(
 listeners:
   - name: public                  # required, unique

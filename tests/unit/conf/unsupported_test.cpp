@@ -57,41 +57,24 @@ TEST_CASE("listeners[].proxy_protocol true is refused and false is accepted") {
         "\"maybe\"\n");
 }
 
-TEST_CASE("pools[].health_check is refused at the key") {
+TEST_CASE("pools[].health_check and pools[].passive are accepted now that health checks exist") {
   CHECK(errors_with("", R"(    health_check:
       type: websocket
-      path: /health)") ==
-        "t.yaml:8:5: error: pools[0].health_check: active health checks are not supported yet\n");
-}
-
-TEST_CASE("pools[].passive is refused at the key") {
-  CHECK(errors_with("", "    passive: {failures: 3, eject_for: 10s}") ==
-        "t.yaml:8:5: error: pools[0].passive: passive health checks are not supported yet\n");
+      path: /health)") == "");
+  CHECK(errors_with("", "    passive: {failures: 3, eject_for: 10s}") == "");
 }
 
 TEST_CASE("pools[].drain_timeout is accepted now that draining exists") {
   CHECK(errors_with("", "    drain_timeout: 30s") == "");
 }
 
-TEST_CASE("websocket ping_interval and idle_timeout are refused unless zero") {
-  CHECK(errors_with("", "", "websocket:\n  ping_interval: 30s\n  idle_timeout: 5m\n") ==
-        "t.yaml:12:18: error: websocket.ping_interval: pinging idle clients is not supported yet "
-        "(use 0)\n"
-        "t.yaml:13:17: error: websocket.idle_timeout: an idle timeout is not supported yet (use "
-        "0)\n");
-  CHECK(errors_with("", "", "websocket:\n  ping_interval: 0s\n  idle_timeout: 0\n") == "");
+TEST_CASE("websocket keepalive, idle timeout and rate limit keys are accepted") {
+  CHECK(errors_with("", "", "websocket:\n  ping_interval: 30s\n  idle_timeout: 5m\n") == "");
+  CHECK(errors_with("", "", "websocket:\n  messages_per_second: 100\n  burst: 20\n") == "");
+  CHECK(errors_with("", "", "limits:\n  max_connections_per_ip: 50\n") == "");
 }
 
-TEST_CASE("websocket messages_per_second and burst are refused unless zero") {
-  CHECK(errors_with("", "", "websocket:\n  messages_per_second: 100\n  burst: 20\n") ==
-        "t.yaml:12:24: error: websocket.messages_per_second: a message rate limit is not "
-        "supported yet (use 0)\n"
-        "t.yaml:13:10: error: websocket.burst: a message rate limit is not supported yet (use "
-        "0)\n");
-  CHECK(errors_with("", "", "websocket:\n  messages_per_second: 0\n  burst: 0\n") == "");
-}
-
-TEST_CASE("a malformed value of a refused websocket key is a type error, not a refusal") {
+TEST_CASE("a malformed websocket value is a type error") {
   CHECK(errors_with("", "", "websocket:\n  ping_interval: often\n  burst: -3\n") ==
         "t.yaml:12:18: error: websocket.ping_interval: expected a duration such as \"250ms\", "
         "\"5s\", \"2m\", \"1h\" or \"0\", found \"often\"\n"
@@ -106,9 +89,5 @@ TEST_CASE("every refused key in one file is reported") {
         "t.yaml:5:11: error: listeners[0].mode: tcp mode is not supported yet (use http)\n"
         "t.yaml:6:5: error: listeners[0].tls: TLS termination is not supported yet\n"
         "t.yaml:7:21: error: listeners[0].proxy_protocol: the PROXY protocol is not supported "
-        "yet\n"
-        "t.yaml:11:5: error: pools[0].health_check: active health checks are not supported yet\n"
-        "t.yaml:12:5: error: pools[0].passive: passive health checks are not supported yet\n"
-        "t.yaml:16:18: error: websocket.ping_interval: pinging idle clients is not supported yet "
-        "(use 0)\n");
+        "yet\n");
 }

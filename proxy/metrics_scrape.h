@@ -1,0 +1,120 @@
+// GET /metrics: gathers the per-worker counters (summed), the listeners, the backends of the running
+// configuration and the process-wide numbers into a Snapshot, and renders it. Runs on the control
+// loop; it only reads what workers write (relaxed atomics), so a scrape never stops a worker.
+//
+// Metric families (the contract's, then what operators also want):
+//   ringway_connections_active{listener}, ringway_connections_total{listener}
+//   ringway_backend_connections_active{pool,backend}, ringway_backend_up{pool,backend}
+//   ringway_upgrades_total{pool,backend,result=ok|rejected|error}
+//   ringway_handshake_duration_seconds{pool}          histogram, accept to the 101 relayed
+//   ringway_messages_total{direction}, ringway_bytes_total{direction}
+//   ringway_errors_total{kind}                         every kind, 0 included
+//   ringway_backend_connect_failures_total{pool,backend}
+//   ringway_config_reloads_total{result=success|failure}, ringway_config_generation
+//   ringway_build_info{version}                        always 1
+//   ringway_backend_draining{pool,backend}
+//   ringway_message_size_bytes{direction}              histogram, payload bytes of whole messages
+//   ringway_closes_total{side=client|backend|ringway,code}  Close frames, by sender and code
+//   ringway_connections_closed_total{reason}           finished connections by CloseReason
+//   ringway_go_away_total{cause=drain|shutdown}        connections told to go away (Close 1001)
+//   ringway_failovers_total                            Close 1012 sent: the backend vanished
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "health/backend_state.h"
+#include "proxy/metrics.h"
+
+namespace ringway {
+class Worker;
+}
+
+namespace ringway::metrics {
+
+// Per-worker counters, summed (plain numbers).
+struct WorkerTotals {
+  std::array<uint64_t, kDirections> messages{};
+  std::array<uint64_t, kDirections> bytes{};
+  std::array<std::array<uint64_t, kMessageSizeBounds.size() + 1>, kDirections> message_size{};
+  std::array<uint64_t, kDirections> message_size_sum{};
+  std::array<std::array<uint64_t, kCloseCodeSlots>, kSides> closes{};
+  std::array<uint64_t, kErrorKinds> errors{};
+  std::array<uint64_t, kCloseReasons> closed{};
+  std::array<uint64_t, 2> go_away{};
+  uint64_t failovers = 0;
+
+  void add(const WorkerMetrics& worker);
+};
+
+// A pool's handshake histogram: the sum over its backends.
+struct HandshakeTotals {
+  std::array<uint64_t, kHandshakeBoundsNs.size() + 1> buckets{};
+  uint64_t sum_ns = 0;
+
+  void add(const health::BackendStats& stats);
+  void add(const HandshakeTotals& other);
+};
+
+struct Snapshot {
+  struct Listener {
+    std::string name;
+    uint64_t active = 0;
+    uint64_t total = 0;
+  };
+  struct Pool {
+    std::string name;
+    HandshakeTotals handshake;
+  };
+  struct Backend {
+    std::string pool;
+    std::string name;
+    uint64_t active = 0;
+    bool up = false;
+    bool draining = false;
+    uint64_t connect_failures = 0;
+    std::array<uint64_t, 3> upgrades{};  // by UpgradeResult
+  };
+
+  std::string version;
+  uint64_t generation = 0;
+  uint64_t reloads_ok = 0;
+  uint64_t reloads_failed = 0;
+  std::vector<Listener> listeners;  // summed over the workers by name
+  std::vector<Pool> pools;
+  std::vector<Backend> backends;    // in pool order, then file order
+  WorkerTotals totals;
+};
+
+std::string render(const Snapshot& snapshot);
+
+// Process-wide numbers, kept on the control loop: reloads, and per pool the handshake times of the
+// backends that reloads removed, so that a pool's histogram never goes down when a backend leaves
+// (the removed backend's own series disappear).
+class ProcessMetrics {
+ public:
+  void count_reload(bool success) { ++(success ? reloads_ok_ : reloads_failed_); }
+  uint64_t reloads(bool success) const { return success ? reloads_ok_ : reloads_failed_; }
+
+  // The workers run one configuration (the first one's is used) and are summed.
+  Snapshot snapshot(std::span<const Worker* const> workers);
+
+ private:
+  struct PoolHistory {
+    std::vector<std::shared_ptr<health::BackendState>> seen;  // the pool's backends at the last scrape
+    HandshakeTotals retired;  // backends seen before and gone since
+  };
+  Counter reloads_ok_;
+  Counter reloads_failed_;
+  std::map<std::string, PoolHistory> pools_;
+};
+
+// The /metrics body.
+std::string scrape(std::span<const Worker* const> workers, ProcessMetrics& process);
+
+}  // namespace ringway::metrics
