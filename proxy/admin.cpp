@@ -67,8 +67,11 @@ struct AdminConnection {
         return;
       }
       c->shutdown_req.data = c;
-      // The client reads to EOF; we close once it has closed too (or the timer fires).
-      uv_shutdown(&c->shutdown_req, reinterpret_cast<uv_stream_t*>(&c->tcp), [](uv_shutdown_t*, int) {});
+      // The whole request was read and the whole answer is out: close once the FIN is sent, so an
+      // admin client never keeps the process (or a shutdown) waiting.
+      uv_shutdown(&c->shutdown_req, reinterpret_cast<uv_stream_t*>(&c->tcp), [](uv_shutdown_t* r, int) {
+        static_cast<AdminConnection*>(r->data)->close();
+      });
     });
   }
 

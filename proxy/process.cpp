@@ -175,22 +175,7 @@ int run_process(const Options& options, std::shared_ptr<const conf::Config> conf
       for (const std::string& e : errors) log::error("startup failed", {{"error", e}});
       return 1;
     }
-    std::string error;
-    if (!process.worker.start(runtime, error)) {
-      log::error("startup failed", {{"error", error}});
-      uv_run(&loop, UV_RUN_DEFAULT);  // let the closed listeners' callbacks run
-      uv_loop_close(&loop);
-      return 1;
-    }
-    if (config->admin.bind && !process.admin.start(*config->admin.bind, error)) {
-      log::error("startup failed", {{"error", error}});
-      process.worker.abort_all();
-      process.finish();
-      uv_run(&loop, UV_RUN_DEFAULT);
-      uv_loop_close(&loop);
-      return 1;
-    }
-    process.checker.apply(health::targets_of(*runtime));
+    // Signals first: every exit path below (finish()) closes them.
     for (auto [handle, signum] : {std::pair{&process.sigterm, SIGTERM}, std::pair{&process.sigint, SIGINT}}) {
       uv_signal_init(&loop, handle);
       handle->data = &process;
@@ -201,13 +186,26 @@ int run_process(const Options& options, std::shared_ptr<const conf::Config> conf
     process.sighup.data = &process;
     uv_signal_start(&process.sighup, [](uv_signal_t* h, int) { static_cast<Process*>(h->data)->on_reload_signal(); },
                     SIGHUP);
-    log::info("ringway started", {{"version", RINGWAY_VERSION},
-                                  {"config", options.config_path},
-                                  {"pid", std::to_string(uv_os_getpid())}});
-    uv_run(&loop, UV_RUN_DEFAULT);
-    // The worker's own timer is closed here, after every session has gone.
-    process.worker.close_handles();
-    uv_run(&loop, UV_RUN_DEFAULT);
+    std::string error;
+    const bool started = process.worker.start(runtime, error) &&
+                         (!config->admin.bind || process.admin.start(*config->admin.bind, error));
+    if (!started) {
+      log::error("startup failed", {{"error", error}});
+      status = 1;
+      process.worker.abort_all();
+      process.finish();
+      process.worker.close_handles();
+      uv_run(&loop, UV_RUN_DEFAULT);  // let every close callback run
+    } else {
+      process.checker.apply(health::targets_of(*runtime));
+      log::info("ringway started", {{"version", RINGWAY_VERSION},
+                                    {"config", options.config_path},
+                                    {"pid", std::to_string(uv_os_getpid())}});
+      uv_run(&loop, UV_RUN_DEFAULT);
+      // The worker's own timer is closed here, after every session has gone.
+      process.worker.close_handles();
+      uv_run(&loop, UV_RUN_DEFAULT);
+    }
   }
   if (uv_loop_close(&loop) != 0) {
     log::warn("event loop closed with handles still open");
