@@ -110,8 +110,7 @@ void read_listener(const Field& item, Listener& out, ListenerMarks& marks, Diagn
                    R"(: missing required key "pool" (required unless "routes" is given))");
   }
   if (const auto field = map.get("tls")) {
-    // The proxy does not terminate TLS yet: refused (read_listener_tls is ready for it).
-    diag.error(field->key, field->name() + ": TLS termination is not supported yet");
+    out.tls = read_listener_tls(*field, diag);
   }
   if (const auto field = map.get("proxy_protocol")) {
     if (read_bool(*field, diag).value_or(false)) {

@@ -179,7 +179,7 @@ void read_pool(const Field& item, Pool& out, PoolMarks& marks, Diagnostics& diag
     out.passive = read_passive(*field, diag);
   }
   if (const auto field = map.get("backend_tls")) {
-    diag.error(field->key, field->name() + ": TLS to backends is not supported yet");
+    out.backend_tls = read_backend_tls(*field, diag);
   }
 }
 

@@ -25,6 +25,8 @@ const char* to_string(CloseReason reason) {
     case CloseReason::IdleTimeout: return "idle_timeout";
     case CloseReason::PingTimeout: return "ping_timeout";
     case CloseReason::TooManyPerIp: return "too_many_per_ip";
+    case CloseReason::Tls: return "tls";
+    case CloseReason::BackendTls: return "backend_tls";
     case CloseReason::LingerTimeout: return "linger_timeout";
   }
   return "unknown";

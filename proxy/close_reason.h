@@ -27,6 +27,8 @@ enum class CloseReason : uint8_t {
   IdleTimeout,         // websocket.idle_timeout: no frame either way: 1001
   PingTimeout,         // websocket.ping_interval: the client did not answer ringway's Ping
   TooManyPerIp,        // limits.max_connections_per_ip: 429
+  Tls,                 // the TLS handshake with the client failed (or timed out)
+  BackendTls,          // the TLS handshake with the backend failed: 502
   LingerTimeout,       // a peer did not finish the close within the grace period
 };
 

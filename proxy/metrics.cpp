@@ -92,6 +92,8 @@ bool error_kind_for(CloseReason reason, ErrorKind& kind) {
     case CloseReason::Protocol: kind = ErrorKind::Protocol; return true;
     case CloseReason::TooBig: kind = ErrorKind::TooBig; return true;
     case CloseReason::RateLimited: kind = ErrorKind::RateLimited; return true;
+    case CloseReason::Tls: kind = ErrorKind::Tls; return true;
+    case CloseReason::BackendTls: kind = ErrorKind::ConnectFailed; return true;
     default: return false;
   }
 }

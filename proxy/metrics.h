@@ -42,7 +42,7 @@ enum class Dir : uint8_t { ClientToBackend, BackendToClient };
 inline constexpr size_t kDirections = 2;
 inline constexpr std::array<const char*, kDirections> kDirectionNames{"client_to_backend", "backend_to_client"};
 
-// ringway_errors_total{kind}, in the contract's order. tls stays 0 until TLS exists, but every
+// ringway_errors_total{kind}, in the contract's order; every
 // kind is always exposed.
 enum class ErrorKind : uint8_t { BadRequest, HandshakeTimeout, NoBackend, ConnectFailed, Protocol, TooBig, RateLimited, Tls };
 inline constexpr size_t kErrorKinds = 8;

@@ -11,6 +11,7 @@
 #include "proxy/admin.h"
 #include "proxy/log.h"
 #include "proxy/runtime.h"
+#include "proxy/tls/server_context.h"
 #include "proxy/worker.h"
 #include "ringway_version.h"
 
@@ -37,6 +38,8 @@ struct Process {
   std::string config_path;
   std::shared_ptr<const conf::Config> config;
   BackendRegistry registry;
+  // TLS session-ticket keys for the life of the process: tickets stay valid across reloads.
+  tls::TicketKeys ticket_keys = tls::TicketKeys::generate();
   uint64_t generation = 1;
   bool shutting_down = false;
 
@@ -77,6 +80,7 @@ struct Process {
     const std::shared_ptr<const Runtime> previous = worker.runtime();
     std::vector<std::string> errors;
     auto next = build_runtime(loaded.config, generation + 1, registry, previous.get(), errors);
+    if (next && !attach_tls(*next, ticket_keys, errors)) next = nullptr;  // certificates re-read
     if (!next) {
       for (const std::string& e : errors) log::error("configuration error", {{"error", e}});
       reload_failed("reload: cannot build the new configuration", {});
@@ -171,6 +175,7 @@ int run_process(const Options& options, std::shared_ptr<const conf::Config> conf
     process.config_path = options.config_path;
     std::vector<std::string> errors;
     auto runtime = build_runtime(config, 1, process.registry, nullptr, errors);
+    if (runtime && !attach_tls(*runtime, process.ticket_keys, errors)) runtime = nullptr;
     if (!runtime) {
       for (const std::string& e : errors) log::error("startup failed", {{"error", e}});
       return 1;

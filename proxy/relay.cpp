@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "proxy/client_policy.h"
+#include "proxy/tls/tls_session.h"
 #include "health/hooks.h"
 #include "proxy/handshake_state.h"
 #include "proxy/log.h"
@@ -115,6 +116,17 @@ void Session::relay_bytes(Flow& flow, std::span<const uint8_t> bytes) {
 // Sends bytes on to flow.to: at once if the kernel takes them, else keeps the rest and stops
 // reading flow.from until they are written. Returns false when the session is ending.
 bool Session::write_through(Flow& flow, std::span<const uint8_t> bytes) {
+  tls::TlsSession* tls = tls_of(flow.to);
+  if (tls == nullptr) return write_raw(flow, bytes);
+  if (bytes.empty()) return true;
+  if (!tls->write_plaintext(bytes)) return true;  // failed or shut down: nothing can be sent
+  const std::span<const uint8_t> ciphertext = tls->pending_ciphertext();
+  const bool ok = write_raw(flow, ciphertext);
+  tls->consume_ciphertext(ciphertext.size());  // write_raw sent or copied all of it
+  return ok;
+}
+
+bool Session::write_raw(Flow& flow, std::span<const uint8_t> bytes) {
   if (bytes.empty()) return true;
   if (flow.to == &backend_ && backend_dead_) return true;  // nowhere to go; dropped
   if (flow.writing) {
@@ -158,7 +170,7 @@ void Session::on_flow_written(Flow& flow, int status) {
     std::vector<uint8_t> queued;
     queued.swap(flow.backlog);
     std::vector<uint8_t>().swap(flow.pending);
-    if (!write_through(flow, queued)) return;
+    if (!write_raw(flow, queued)) return;  // the backlog holds bytes as they go on the wire
     if (flow.writing) return;
   }
   std::vector<uint8_t>().swap(flow.pending);  // release: no buffer while idle
@@ -309,6 +321,7 @@ void Session::emit_insert(Flow& flow) {
 void Session::shutdown_write(Flow& flow) {
   if (flow.shutdown_sent) return;
   if (flow.to == &backend_ && backend_dead_) return;
+  shutdown_tls(flow.to);  // a TLS peer gets close_notify before the FIN
   if (flow.writing || flow.insert_size != 0) {
     flow.shutdown_wanted = true;  // after the pending bytes
     return;

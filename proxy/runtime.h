@@ -19,6 +19,11 @@
 #include "lb/selector.h"
 
 namespace ringway {
+namespace tls {
+class ServerTlsContext;
+class ClientTlsContext;
+struct TicketKeys;
+}  // namespace tls
 
 struct BackendRuntime {
   const conf::Backend* config = nullptr;  // points into Runtime::config
@@ -47,6 +52,7 @@ struct PoolRuntime {
   // Each backend's live-connection counter, for the selector's bounded-load check.
   std::vector<const std::atomic<uint32_t>*> active;
   lb::SelectionTable table;
+  std::shared_ptr<const tls::ClientTlsContext> backend_tls;  // null: plain TCP to the backends
 
   explicit PoolRuntime(lb::SelectionTable t) : table(std::move(t)) {}
   size_t backend_index(std::string_view name) const;  // npos when absent
@@ -63,6 +69,7 @@ struct ListenerRuntime {
   sockaddr_storage bind{};
   const PoolRuntime* default_pool = nullptr;  // may be null when only routes lead somewhere
   std::vector<RouteRuntime> routes;
+  std::shared_ptr<const tls::ServerTlsContext> tls;  // null: plain TCP
 
   // The pool for a request, per the contract: first matching route, else the default pool.
   const PoolRuntime* route(std::string_view host_header, std::string_view target) const;
@@ -76,6 +83,10 @@ struct Runtime {
 
   PoolRuntime* find_pool(std::string_view name) const;
 };
+
+// Builds the TLS contexts of `runtime`'s listeners and pools (files as read by conf). Resumption
+// keys are the process's, so tickets survive reloads. false with `errors` filled on failure.
+bool attach_tls(Runtime& runtime, const tls::TicketKeys& keys, std::vector<std::string>& errors);
 
 // Builds the snapshot; on failure (an address that cannot be resolved) returns null and fills
 // `errors` with one line per problem. Backend state comes from `registry` (created for new

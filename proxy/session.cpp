@@ -10,6 +10,7 @@
 #include "lb/selector.h"
 #include "proxy/access_log.h"
 #include "proxy/handshake_state.h"
+#include "proxy/tls/tls_session.h"
 #include "proxy/client_policy.h"
 #include "proxy/log.h"
 #include "proxy/net.h"
@@ -69,6 +70,7 @@ bool Session::accept(uv_stream_t* server) {
     client_ip_ = net::ip_text(peer);
   }
 
+  if (listener_.runtime->tls) client_tls_ = std::make_unique<tls::TlsSession>(listener_.runtime->tls);
   handshake_ = std::make_unique<HandshakeState>();
   const uint64_t limit = runtime_->config->limits.max_connections;
   if (limit != 0 && worker_.session_count() > limit) {
@@ -98,6 +100,12 @@ void Session::arm_timer(TimerPurpose purpose, uint64_t timeout_ms) {
 void Session::on_timer() {
   switch (timer_purpose_) {
     case TimerPurpose::Handshake:
+      if (client_tls_ && !client_tls_->handshake_done()) {
+        // No TLS session to answer in: a stalled TLS handshake is simply dropped.
+        log::info("tls handshake timed out", {{"client", client_ip_}, {"listener", listener_.name}});
+        close(CloseReason::Tls);
+        return;
+      }
       reject(408, "request head not received in time", CloseReason::HandshakeTimeout);
       return;
     case TimerPurpose::Connect:
@@ -197,7 +205,7 @@ void Session::handle_head() {
     hs.usable[i] = pool_->backends[i]->state->usable(uv_now(worker_.loop())) ? 1 : 0;
   }
   hs.attempts_left = 1 + pool_->config->connect_retries;
-  hs.backend_head = http::build_backend_head(head, client_ip_, "http");
+  hs.backend_head = http::build_backend_head(head, client_ip_, client_tls_ ? "https" : "http");
   phase_ = Phase::Connecting;
   start_connect();
 }
@@ -248,7 +256,14 @@ void Session::on_connected(int status) {
   counted_on_backend_ = true;
   backend_connected_ = true;
   phase_ = Phase::AwaitingResponse;
-  write_to(&backend_, std::move(handshake_->backend_head));
+  if (pool_->backend_tls) {
+    // A fresh TLS client per attempt; the head waits inside it until the handshake is done.
+    const BackendRuntime& backend = *pool_->backends[backend_index_];
+    backend_tls_ = std::make_unique<tls::TlsSession>(*pool_->backend_tls, backend.config->address.host);
+    backend_tls_eof_ = false;
+    flush_tls(&backend_);  // the ClientHello
+  }
+  send_plain(&backend_, std::move(handshake_->backend_head));
   uv_read_start(reinterpret_cast<uv_stream_t*>(&backend_), SessionCallbacks::alloc,
                 SessionCallbacks::backend_read);
   arm_timer(TimerPurpose::Response, runtime_->config->timeouts.handshake.count());
@@ -322,7 +337,7 @@ void Session::on_backend_answer(ssize_t nread, const uv_buf_t* buf) {
   const size_t consumed = hs.response.consumed();
 
   if (phase_ == Phase::ForwardingAnswer) {
-    write_to(&client_, std::string(chunk.substr(0, consumed)));
+    send_plain(&client_, std::string(chunk.substr(0, consumed)));
     if (state == http::ResponseParser::State::MessageDone) finish_answer();
     if (state == http::ResponseParser::State::Error) close(CloseReason::BadUpstreamResponse);
     return;
@@ -360,7 +375,7 @@ void Session::on_backend_answer(ssize_t nread, const uv_buf_t* buf) {
                 {{"backend", pool_->backends[backend_index_]->config->name},
                  {"status", std::to_string(hs.response.status_code())}});
       const size_t end = hs.response_bytes.size() - (chunk.size() - consumed);
-      write_to(&client_, hs.response_bytes.substr(0, end));
+      send_plain(&client_, hs.response_bytes.substr(0, end));
       if (state == http::ResponseParser::State::MessageDone) finish_answer();
       return;
     }
@@ -380,7 +395,7 @@ void Session::reject(int status, std::string_view reason, CloseReason why, std::
                                  {"status", std::to_string(status)},
                                  {"reason", std::string(reason)}});
   close_backend_handle();
-  write_to(&client_, http::error_response(status, reason, extra_headers));
+  send_plain(&client_, http::error_response(status, reason, extra_headers));
   linger_client(why);
 }
 
@@ -389,6 +404,7 @@ void Session::reject(int status, std::string_view reason, CloseReason why, std::
 // send RST, which can destroy the answer before the client reads it.
 void Session::linger_client(CloseReason why) {
   reason_ = why;
+  shutdown_tls(&client_);  // close_notify after the answer (phase is not Relaying: write_to path)
   phase_ = Phase::Lingering;
   auto* req = new uv_shutdown_t;
   req->data = this;

@@ -26,6 +26,9 @@ namespace ringway {
 
 class Worker;
 struct ListenerState;
+namespace tls {
+class TlsSession;
+}
 struct HandshakeState;
 struct SessionCallbacks;
 
@@ -128,11 +131,21 @@ class Session {
   void log_end();
   void on_handle_closed();
 
+  // TLS (tls_io.cpp): reads decrypt, plaintext writes encrypt; plain sockets pass straight through.
+  void on_read(uv_tcp_t* stream, ssize_t nread, const uv_buf_t* buf);
+  void deliver(uv_tcp_t* stream, ssize_t nread, const uv_buf_t* buf);
+  tls::TlsSession* tls_of(const uv_tcp_t* stream) const;
+  void flush_tls(uv_tcp_t* stream);
+  void send_plain(uv_tcp_t* stream, std::string bytes);
+  void shutdown_tls(uv_tcp_t* stream);
+  void on_tls_failure(uv_tcp_t* stream);
+
   // Relay (relay.cpp).
   void begin_relay(size_t response_head_end);
   void on_relay_read(Flow& flow, ssize_t nread, const uv_buf_t* buf);
   void relay_bytes(Flow& flow, std::span<const uint8_t> bytes);
-  bool write_through(Flow& flow, std::span<const uint8_t> bytes);
+  bool write_through(Flow& flow, std::span<const uint8_t> bytes);  // plaintext (encrypts for TLS)
+  bool write_raw(Flow& flow, std::span<const uint8_t> bytes);      // bytes as they go on the wire
   void on_flow_written(Flow& flow, int status);
   void on_flow_ended(Flow& flow, int status);
   void on_write_failed(Flow& flow);
@@ -189,6 +202,10 @@ class Session {
   std::string target_;
   std::unique_ptr<HandshakeState> handshake_;  // released once relaying
   std::unique_ptr<ClientPolicy> policy_;       // only when a websocket policy is configured
+  std::unique_ptr<tls::TlsSession> client_tls_;   // TLS listener
+  std::unique_ptr<tls::TlsSession> backend_tls_;  // pool with backend_tls
+  bool client_tls_eof_ = false;
+  bool backend_tls_eof_ = false;
   bool client_dead_ = false;
   bool counted_per_ip_ = false;                // holds one of its address's max_connections_per_ip                   // no Pong in time: the client is gone
   Flow c2b_;

@@ -18,10 +18,12 @@ struct SessionCallbacks {
     *buf = uv_buf_init(reinterpret_cast<char*>(slab.data()), static_cast<unsigned>(slab.size()));
   }
   static void client_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
-    of(stream->data)->on_client_read(nread, buf);
+    Session* s = of(stream->data);
+    s->on_read(&s->client_, nread, buf);
   }
   static void backend_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
-    of(stream->data)->on_backend_read(nread, buf);
+    Session* s = of(stream->data);
+    s->on_read(&s->backend_, nread, buf);
   }
   static void connected(uv_connect_t* req, int status) {
     of(req->handle->data)->on_connected(status);

@@ -73,6 +73,8 @@ class Worker {
 
   // One read buffer per loop: every read lands here and is written on at once (DESIGN.md).
   std::span<uint8_t> read_slab() { return read_slab_; }
+  // A second one for TLS: ciphertext lands in read_slab, its plaintext is decrypted into this.
+  std::span<uint8_t> plaintext_slab() { return plaintext_slab_; }
   // This worker's counters: only its thread writes them; /metrics sums them (proxy/metrics.h).
   metrics::WorkerMetrics& metrics() { return metrics_; }
   const metrics::WorkerMetrics& metrics() const { return metrics_; }
@@ -124,6 +126,7 @@ class Worker {
   std::function<void()> shutdown_done_;
 
   alignas(64) std::array<uint8_t, 64 * 1024> read_slab_{};
+  alignas(64) std::array<uint8_t, 64 * 1024> plaintext_slab_{};
 };
 
 }  // namespace ringway

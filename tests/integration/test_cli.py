@@ -81,8 +81,8 @@ BAD_LINES = {
     15: "bad duration",
 }
 
-REFUSED = {
-    "listeners[].tls": ("""\
+# TLS files are read by --check: a missing one is an error at the line that names it.
+TLS_MISSING_FILES = """\
 listeners:
   - name: public
     bind: "127.0.0.1:18080"
@@ -96,7 +96,9 @@ pools:
     backends:
       - name: a
         address: "127.0.0.1:19001"
-""", 5),
+"""
+
+REFUSED = {
     "mode: tcp": ("""\
 listeners:
   - name: public
@@ -250,6 +252,14 @@ class CommandLine(h.IntegrationTestCase):
                 self.assertEqual(code, 1, f"stdout {out!r} stderr {err!r}")
                 self.assertIn("not supported yet", err)
                 self.assertIn(f"{path}:{line}:", err)
+
+    def test_tls_files_that_cannot_be_read_are_errors_at_their_lines(self):
+        path = self.write("tls-missing.yaml", TLS_MISSING_FILES)
+        code, _out, err = run_ringway("-c", path, "--check")
+        self.assertEqual(code, 1, err)
+        self.assertIn(f'{path}:7:17: error: listeners[0].tls.certificates[0].cert: cannot read '
+                      f'"/nonexistent/a.crt": No such file or directory', err)
+        self.assertIn(f"{path}:8:16: error: listeners[0].tls.certificates[0].key: cannot read", err)
 
     def test_implemented_websocket_keys_are_accepted(self):
         for name, (text, _line) in ACCEPTED.items():

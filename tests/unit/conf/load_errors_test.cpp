@@ -419,7 +419,7 @@ timeouts:
 )") == "t.yaml:3:11: error: listeners[0].bind: expected host:port or [v6]:port with a port from 1 "
        "to 65535, found \"0.0.0.0:80800\"\n"
        "t.yaml:4:11: error: listeners[0].pool: pool \"chatt\" is not defined\n"
-       "t.yaml:5:5: error: listeners[0].tls: TLS termination is not supported yet\n"
+       "t.yaml:5:10: error: listeners[0].tls: missing required key \"certificates\"\n"
        "t.yaml:6:5: error: listeners[1]: missing required key \"pool\" (required unless "
        "\"routes\" is given)\n"
        "t.yaml:6:11: error: listeners[1].name: duplicate listener name \"public\" (first at line "

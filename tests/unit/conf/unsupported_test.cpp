@@ -31,16 +31,6 @@ pools:
 
 }  // namespace
 
-TEST_CASE("listeners[].tls is refused at the key") {
-  CHECK(errors_with(R"(    tls:
-      certificates:
-        - {cert: a.crt, key: a.key}
-      min_version: "1.2")",
-                    "") ==
-        "t.yaml:5:5: error: listeners[0].tls: TLS termination is not supported "
-        "yet\n");
-}
-
 TEST_CASE("listeners[].mode tcp is refused and mode http is accepted") {
   CHECK(errors_with("    mode: tcp", "") ==
         "t.yaml:5:11: error: listeners[0].mode: tcp mode is not supported yet (use http)\n");
@@ -83,11 +73,10 @@ TEST_CASE("a malformed websocket value is a type error") {
 }
 
 TEST_CASE("every refused key in one file is reported") {
-  CHECK(errors_with("    mode: tcp\n    tls: {}\n    proxy_protocol: true",
+  CHECK(errors_with("    mode: tcp\n    proxy_protocol: true",
                     "    drain_timeout: 1s\n    health_check: {}\n    passive: {}",
                     "websocket:\n  ping_interval: 1s\n") ==
         "t.yaml:5:11: error: listeners[0].mode: tcp mode is not supported yet (use http)\n"
-        "t.yaml:6:5: error: listeners[0].tls: TLS termination is not supported yet\n"
-        "t.yaml:7:21: error: listeners[0].proxy_protocol: the PROXY protocol is not supported "
+        "t.yaml:6:21: error: listeners[0].proxy_protocol: the PROXY protocol is not supported "
         "yet\n");
 }

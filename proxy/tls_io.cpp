@@ -1,0 +1,104 @@
+// TLS on a session's sockets: ciphertext read from a socket is decrypted into the worker's second
+// slab and handed to the same code that handles plain bytes; plaintext written toward a TLS peer is
+// encrypted and goes out through the same raw path (uv_try_write, then a pending copy with
+// backpressure). So the handshake logic, the relay, frame tracking and limits are one code path for
+// ws:// and wss://, and for plain and TLS backends.
+#include "proxy/log.h"
+#include "proxy/session.h"
+#include "proxy/worker.h"
+#include "proxy/tls/tls_session.h"
+
+namespace ringway {
+
+tls::TlsSession* Session::tls_of(const uv_tcp_t* stream) const {
+  if (stream == &client_) return client_tls_.get();
+  return backend_tls_.get();
+}
+
+void Session::deliver(uv_tcp_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  if (stream == &client_) {
+    on_client_read(nread, buf);
+  } else {
+    on_backend_read(nread, buf);
+  }
+}
+
+void Session::on_read(uv_tcp_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  tls::TlsSession* tls = tls_of(stream);
+  if (tls == nullptr || nread <= 0) {
+    deliver(stream, nread, buf);
+    return;
+  }
+  tls->feed_ciphertext(std::span(reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread)));
+  // Everything decrypted now is handled before the slab is read into again.
+  const std::span<uint8_t> scratch = worker_.plaintext_slab();
+  while (phase_ != Phase::Closed) {
+    const size_t n = tls->read_plaintext(scratch);
+    if (n == 0) break;
+    const uv_buf_t plain = uv_buf_init(reinterpret_cast<char*>(scratch.data()), static_cast<unsigned>(n));
+    deliver(stream, static_cast<ssize_t>(n), &plain);
+  }
+  if (phase_ == Phase::Closed) return;
+  flush_tls(stream);  // handshake replies, session tickets, alerts
+  if (tls->state() == tls::TlsState::Failed) {
+    on_tls_failure(stream);
+  } else if (tls->state() == tls::TlsState::PeerClosed) {
+    bool& noted = stream == &client_ ? client_tls_eof_ : backend_tls_eof_;
+    if (!noted) {
+      noted = true;  // close_notify: the peer's side ended, as with a TCP EOF
+      deliver(stream, UV_EOF, nullptr);
+    }
+  }
+}
+
+void Session::flush_tls(uv_tcp_t* stream) {
+  tls::TlsSession* tls = tls_of(stream);
+  if (tls == nullptr || phase_ == Phase::Closed) return;
+  const std::span<const uint8_t> ciphertext = tls->pending_ciphertext();
+  if (ciphertext.empty()) return;
+  if (phase_ == Phase::Relaying) {
+    write_raw(stream == &client_ ? b2c_ : c2b_, ciphertext);  // ordered with the relayed bytes
+  } else {
+    write_to(stream, std::string(ciphertext.begin(), ciphertext.end()));
+  }
+  tls->consume_ciphertext(ciphertext.size());
+}
+
+void Session::send_plain(uv_tcp_t* stream, std::string bytes) {
+  tls::TlsSession* tls = tls_of(stream);
+  if (tls == nullptr) {
+    write_to(stream, std::move(bytes));
+    return;
+  }
+  if (tls->write_plaintext(std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()))) {
+    flush_tls(stream);
+  }
+}
+
+void Session::shutdown_tls(uv_tcp_t* stream) {
+  tls::TlsSession* tls = tls_of(stream);
+  if (tls == nullptr || !tls->handshake_done()) return;
+  tls->shutdown();  // close_notify, once
+  flush_tls(stream);
+}
+
+void Session::on_tls_failure(uv_tcp_t* stream) {
+  tls::TlsSession& tls = *tls_of(stream);
+  if (stream == &client_) {
+    log::warn("tls handshake failed", {{"client", client_ip_},
+                                       {"listener", listener_.name},
+                                       {"error", std::string(tls.error())}});
+    close(CloseReason::Tls);
+    return;
+  }
+  log::warn("backend tls failed", {{"pool", pool_->config->name},
+                                   {"backend", pool_->backends[backend_index_]->config->name},
+                                   {"error", std::string(tls.error())}});
+  if (phase_ == Phase::Relaying) {
+    on_flow_ended(b2c_, UV_EPROTO);
+  } else {
+    reject(502, "TLS to the backend failed", CloseReason::BackendTls);
+  }
+}
+
+}  // namespace ringway
