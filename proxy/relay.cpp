@@ -130,7 +130,7 @@ bool Session::write_raw(Flow& flow, std::span<const uint8_t> bytes) {
   if (bytes.empty()) return true;
   if (flow.to == &backend_ && backend_dead_) return true;  // nowhere to go; dropped
   if (flow.writing) {
-    flow.backlog.insert(flow.backlog.end(), bytes.begin(), bytes.end());
+    flow.out->backlog.insert(flow.out->backlog.end(), bytes.begin(), bytes.end());
     return true;
   }
   uv_buf_t buf = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(bytes.data())),
@@ -142,12 +142,13 @@ bool Session::write_raw(Flow& flow, std::span<const uint8_t> bytes) {
     return phase_ == Phase::Relaying;
   }
   if (static_cast<size_t>(written) == bytes.size()) return true;
-  flow.pending.assign(bytes.begin() + written, bytes.end());
+  if (!flow.out) flow.out = std::make_unique<PendingWrite>();
+  flow.out->bytes.assign(bytes.begin() + written, bytes.end());
   flow.writing = true;
-  flow.write_req.data = this;
-  uv_buf_t rest = uv_buf_init(reinterpret_cast<char*>(flow.pending.data()),
-                              static_cast<unsigned>(flow.pending.size()));
-  const int rc = uv_write(&flow.write_req, stream(flow.to), &rest, 1,
+  flow.out->req.data = this;
+  uv_buf_t rest = uv_buf_init(reinterpret_cast<char*>(flow.out->bytes.data()),
+                              static_cast<unsigned>(flow.out->bytes.size()));
+  const int rc = uv_write(&flow.out->req, stream(flow.to), &rest, 1,
                           &flow == &c2b_ ? SessionCallbacks::c2b_written : SessionCallbacks::b2c_written);
   if (rc != 0) {
     flow.writing = false;
@@ -165,15 +166,15 @@ void Session::on_flow_written(Flow& flow, int status) {
     on_write_failed(flow);
     return;
   }
-  if (!flow.backlog.empty()) {
-    // Queued while writing (ringway's own frames, or the 101 head): send it the same way.
+  if (!flow.out->backlog.empty()) {
+    // Queued while writing (ringway's own frames, TLS records, the 101 head): the same way out.
+    // The request is reused from inside its own callback, which libuv allows.
     std::vector<uint8_t> queued;
-    queued.swap(flow.backlog);
-    std::vector<uint8_t>().swap(flow.pending);
+    queued.swap(flow.out->backlog);
     if (!write_raw(flow, queued)) return;  // the backlog holds bytes as they go on the wire
     if (flow.writing) return;
   }
-  std::vector<uint8_t>().swap(flow.pending);  // release: no buffer while idle
+  flow.out.reset();  // release: no buffer and no request while idle
   resume_reading(flow);
   if (flow.shutdown_wanted) shutdown_write(flow);
   maybe_finish();
@@ -300,8 +301,9 @@ void Session::send_close(Flow& toward, uint16_t code, std::string_view reason) {
     return;
   }
   toward.sink.ringway_close(code);  // the access log; counted once emitted
+  if (!toward.insert) toward.insert = std::make_unique<std::array<uint8_t, 2 + 8 + 4 + 125>>();
   toward.insert_size = static_cast<uint8_t>(
-      ws::write_close_frame(toward.insert, code, reason, to_backend ? &mask : nullptr));
+      ws::write_close_frame(*toward.insert, code, reason, to_backend ? &mask : nullptr));
   // A stream whose sender broke the rules was forwarded up to the start of the bad frame (a
   // partial header forwarded is insert_impossible, handled above): it is at a boundary although
   // its tracker stopped inside that frame's header.
@@ -314,7 +316,7 @@ void Session::emit_insert(Flow& flow) {
   flow.close_sent = true;
   flow.sink.ringway_close_sent();  // metrics: ringway_closes_total, failovers
   flow.discard = true;  // after our Close, the peer's data frames are not forwarded any more
-  if (!write_through(flow, std::span<const uint8_t>(flow.insert.data(), size))) return;
+  if (!write_through(flow, std::span<const uint8_t>(flow.insert->data(), size))) return;
   if (flow.shutdown_wanted && !flow.writing) shutdown_write(flow);
 }
 
@@ -327,8 +329,9 @@ void Session::shutdown_write(Flow& flow) {
     return;
   }
   flow.shutdown_sent = true;
-  flow.shutdown_req.data = this;
-  uv_shutdown(&flow.shutdown_req, stream(flow.to), [](uv_shutdown_t*, int) {});
+  // Allocated per shutdown (once per flow at most): an idle flow does not carry the request.
+  auto* req = new uv_shutdown_t;
+  uv_shutdown(req, stream(flow.to), [](uv_shutdown_t* r, int) { delete r; });
 }
 
 void Session::start_close_grace() {

@@ -72,6 +72,11 @@ class Session {
   enum class TimerPurpose : uint8_t { Handshake, Connect, Response, Linger, Policy };
 
   struct Flow;
+  struct PendingWrite {
+    uv_write_t req{};
+    std::vector<uint8_t> bytes;    // being written
+    std::vector<uint8_t> backlog;  // queued meanwhile (ringway's own frames, TLS records)
+  };
   // Forwards events of interest from a flow's frame tracker.
   // The base counts messages, sizes and Close frames for metrics and the access log.
   struct FlowSink final : metrics::FlowObserver {
@@ -88,12 +93,10 @@ class Session {
     uv_tcp_t* to = nullptr;
     ws::FrameTracker tracker;
     FlowSink sink;
-    // Bytes `to` has not taken yet. Empty with no capacity while idle: memory per connection is
-    // bounded by one read, because reading from `from` stops while anything is pending.
-    std::vector<uint8_t> pending;
-    std::vector<uint8_t> backlog;  // bytes queued while `pending` is being written
-    uv_write_t write_req{};
-    uv_shutdown_t shutdown_req{};
+    // Bytes `to` has not taken yet, and the write request carrying them: allocated when a write
+    // stays pending and freed when it completes, so an idle flow holds no buffer and no request.
+    // Reading from `from` stops while it exists (backpressure: bounded by one read).
+    std::unique_ptr<PendingWrite> out;
     bool writing = false;
     bool eof = false;            // `from` ended (EOF or error)
     bool shutdown_sent = false;  // `to` was told that no more bytes come
@@ -106,7 +109,7 @@ class Session {
     bool close_sent = false;     // ringway inserted its own Close toward `to`
     bool insert_impossible = false;  // `from` ended mid-frame: no frame of ours can follow
     uint8_t insert_size = 0;     // a frame of ringway's waiting for the next boundary
-    std::array<uint8_t, 2 + 8 + 4 + 125> insert{};
+    std::unique_ptr<std::array<uint8_t, 2 + 8 + 4 + 125>> insert;  // allocated on first use
     uint64_t bytes = 0;
     Flow(ws::Direction direction, uint64_t max_message) : tracker(direction, max_message) {}
   };
