@@ -22,12 +22,20 @@ struct Endpoint {
   uint16_t port = 0;
 };
 
+// backends[].discover: none (the address is one backend) or dns (every address the name resolves
+// to is a backend; proxy/discovery.h).
+enum class Discover : uint8_t { None, Dns };
+
 struct Backend {
   std::string name;
   Endpoint address;
   uint32_t weight = 1;
   bool backup = false;
   bool drain = false;
+  Discover discover = Discover::None;
+  Duration interval{5000};  // discover: dns: how often the name is resolved again
+  // Set only on a backend expanded from a `discover: dns` entry (the entry's name; conf/discovery.h).
+  std::string discovered_from;
 };
 
 // Active health checks of a pool's backends (health/). Absent: no checks, backends assumed up.

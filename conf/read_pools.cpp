@@ -12,8 +12,8 @@ namespace {
 constexpr std::array<std::string_view, 9> kPoolKeys = {
     "name",          "hash_key", "balance_factor", "connect_retries",
     "drain_timeout", "backends", "health_check",   "passive", "backend_tls"};
-constexpr std::array<std::string_view, 5> kBackendKeys = {"name", "address", "weight", "backup",
-                                                          "drain"};
+constexpr std::array<std::string_view, 7> kBackendKeys = {"name",  "address",  "weight",  "backup",
+                                                          "drain", "discover", "interval"};
 constexpr std::array<std::string_view, 6> kHealthCheckKeys = {"type",    "path", "interval",
                                                               "timeout", "rise", "fall"};
 constexpr std::array<std::string_view, 2> kPassiveKeys = {"failures", "eject_for"};
@@ -48,6 +48,7 @@ void read_backend(const Field& item, Backend& out, Mark& name_mark, Diagnostics&
   if (const auto field = map.get("drain")) {
     assign(read_bool(*field, diag), out.drain);
   }
+  read_backend_discovery(map.get("discover"), map.get("interval"), out, diag);  // read_discovery.cpp
 }
 
 void read_hash_key(const Field& field, Pool& out, Diagnostics& diag) {

@@ -1,7 +1,7 @@
 // listeners[].tls: {certificates: [{cert, key}], min_version} and pools[].backend_tls: {ca, verify,
-// server_name}. The files are read here and parsed with OpenSSL, so that `--check` reports a missing
-// file, a file that is not PEM or a key that does not belong to its certificate at the YAML entry
-// that names it, instead of the first handshake failing later.
+// server_name}. The files are read here and parsed with OpenSSL, so that `--check` reports a
+// missing file, a file that is not PEM or a key that does not belong to its certificate at the YAML
+// entry that names it, instead of the first handshake failing later.
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -84,7 +84,9 @@ std::vector<std::unique_ptr<X509, X509Free>> pem_certificates(const std::string&
 }
 
 // Encrypted keys would need a passphrase at every start and reload: refused.
-int refuse_passphrase(char* /*buf*/, int /*size*/, int /*rwflag*/, void* /*userdata*/) { return -1; }
+int refuse_passphrase(char* /*buf*/, int /*size*/, int /*rwflag*/, void* /*userdata*/) {
+  return -1;
+}
 
 std::unique_ptr<EVP_PKEY, KeyFree> pem_private_key(const std::string& text) {
   const auto bio = memory_bio(text);
@@ -110,8 +112,9 @@ void read_certificate(const Field& item, TlsCertificate& out, Diagnostics& diag)
     if (auto text = read_file(*cert_field, out.cert_path, diag)) {
       auto chain = pem_certificates(*text);
       if (chain.empty()) {
-        diag.error(cert_field->value(), cert_field->name() + ": " + quoted(out.cert_path) +
-                                            " holds no PEM certificate (-----BEGIN CERTIFICATE-----)");
+        diag.error(cert_field->value(),
+                   cert_field->name() + ": " + quoted(out.cert_path) +
+                       " holds no PEM certificate (-----BEGIN CERTIFICATE-----)");
       } else {
         leaf = std::move(chain.front());
         out.cert_pem = std::move(*text);

@@ -3,6 +3,7 @@
 // run on the finished Config, can still point at the right line and column.
 #pragma once
 
+#include <optional>
 #include <vector>
 
 #include "conf/config.h"
@@ -45,6 +46,10 @@ void read_admin(const Field& field, Admin& out, SourceMarks& marks, Diagnostics&
 // here, so that --check finds a missing file or a key that does not match its certificate.
 ListenerTls read_listener_tls(const Field& field, Diagnostics& diag);
 BackendTls read_backend_tls(const Field& field, Diagnostics& diag);
+
+// backends[].discover and backends[].interval (read_discovery.cpp).
+void read_backend_discovery(const std::optional<Field>& discover, const std::optional<Field>& interval,
+                            Backend& out, Diagnostics& diag);
 
 // Checks that span sections: unique names and binds, pool references, unused pools.
 void check_references(const Config& config, const SourceMarks& marks, Diagnostics& diag);

@@ -291,6 +291,7 @@ std::string AdminServer::status_json() const {
       w.begin_object();
       w.key("name").string(b.config->name);
       w.key("address").string(b.config->address.text);
+      if (!b.config->discovered_from.empty()) w.key("discovered_from").string(b.config->discovered_from);
       w.key("state").string(state_name(*b.state, uv_now(loop_)));
       w.key("weight").number(b.config->weight);
       w.key("backup").boolean(b.config->backup);

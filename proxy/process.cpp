@@ -9,6 +9,7 @@
 #include "health/checker.h"
 #include "health/log_sink.h"
 #include "proxy/admin.h"
+#include "proxy/discovery.h"
 #include "proxy/log.h"
 #include "proxy/runtime.h"
 #include "proxy/tls/server_context.h"
@@ -32,6 +33,7 @@ struct Process {
   Worker worker;
   AdminServer admin;
   health::Checker checker;  // active health checks, on this loop
+  discovery::Resolver resolver;  // DNS discovery (backends with `discover: dns`), on this loop
   uv_signal_t sigterm{};
   uv_signal_t sigint{};
   uv_signal_t sighup{};
@@ -43,7 +45,8 @@ struct Process {
   uint64_t generation = 1;
   bool shutting_down = false;
 
-  explicit Process(uv_loop_t* l) : loop(l), worker(l), admin(l, worker), checker(l) {}
+  explicit Process(uv_loop_t* l)
+      : loop(l), worker(l), admin(l, worker), checker(l), resolver(l, [this] { return on_discovery_change(); }) {}
 
   void on_stop_signal(int signum) {
     if (shutting_down) {
@@ -77,34 +80,70 @@ struct Process {
       reload_failed("reload: invalid configuration", {{"errors", std::to_string(loaded.errors.size())}});
       return;
     }
-    const std::shared_ptr<const Runtime> previous = worker.runtime();
-    std::vector<std::string> errors;
-    auto next = build_runtime(loaded.config, generation + 1, registry, previous.get(), errors);
-    if (next && !attach_tls(*next, ticket_keys, errors)) next = nullptr;  // certificates re-read
+    std::string failure;
+    std::string detail;
+    const auto next = install(loaded.config, "reload", failure, detail);
     if (!next) {
-      for (const std::string& e : errors) log::error("configuration error", {{"error", e}});
-      reload_failed("reload: cannot build the new configuration", {});
+      if (detail.empty()) {
+        reload_failed(failure, {});
+      } else {
+        reload_failed(failure, {{"error", detail}});
+      }
       return;
     }
-    std::string error;
-    if (!worker.apply_runtime(next, error)) {
-      reload_failed("reload: cannot apply the new configuration", {{"error", error}});
-      return;
-    }
-    if (!restart_admin_if_moved(*loaded.config)) {
-      // The admin listener could not move; the rest of the configuration is in force.
-      log::error("reload: admin listener kept on its old address");
-    }
-    registry.retain_only(*next);
-    generation = next->generation;
-    config = loaded.config;
-    drain_what_left(*previous, *next);
-    checker.apply(health::targets_of(*next));  // kept backends keep their probes; new ones start
     admin.count_reload(true);
     log::info("configuration reloaded", {{"path", config_path},
                                          {"generation", std::to_string(generation)},
                                          {"listeners", std::to_string(next->listeners.size())},
                                          {"pools", std::to_string(next->pools.size())}});
+  }
+
+  // The one way a new runtime goes live, for a SIGHUP reload and for new DNS answers alike: built
+  // for `next_config` with the latest discovered addresses, applied, then what left drains and the
+  // health checks and the resolver follow. On failure: null, nothing changed, `failure` (and
+  // `detail`) say why.
+  std::shared_ptr<const Runtime> install(const std::shared_ptr<const conf::Config>& next_config,
+                                         std::string_view what, std::string& failure, std::string& detail) {
+    const std::shared_ptr<const Runtime> previous = worker.runtime();
+    std::vector<std::string> errors;
+    auto next = build_runtime(next_config, generation + 1, registry, previous.get(), errors, &resolver.addresses());
+    if (next && !attach_tls(*next, ticket_keys, errors)) next = nullptr;  // certificates re-read
+    if (!next) {
+      for (const std::string& e : errors) log::error("configuration error", {{"error", e}});
+      failure = std::string(what) + ": cannot build the new configuration";
+      return nullptr;
+    }
+    if (!worker.apply_runtime(next, detail)) {
+      failure = std::string(what) + ": cannot apply the new configuration";
+      return nullptr;
+    }
+    if (!restart_admin_if_moved(*next_config)) {
+      // The admin listener could not move; the rest of the configuration is in force.
+      log::error("reload: admin listener kept on its old address");
+    }
+    registry.retain_only(*next);
+    generation = next->generation;
+    config = next_config;
+    drain_what_left(*previous, *next);
+    checker.apply(health::targets_of(*next));  // kept backends keep their probes; new ones start
+    resolver.configure(*next_config);          // names added by a reload are resolved at once
+    return next;
+  }
+
+  // New DNS answers (proxy/discovery.h): the running configuration again, with the new addresses;
+  // removed addresses drain, new ones join, kept ones keep their state.
+  bool on_discovery_change() {
+    if (shutting_down) return true;
+    std::string failure;
+    std::string detail;
+    const auto next = install(config, "discovery", failure, detail);
+    if (!next) {
+      log::error("discovery: keeping the running backends",
+                 {{"error", detail.empty() ? failure : failure + ": " + detail}});
+      return false;
+    }
+    log::info("discovered backends applied", {{"generation", std::to_string(generation)}});
+    return true;
   }
 
   // Backends that left the configuration, or whose `drain` turned true, drain their connections;
@@ -151,6 +190,7 @@ struct Process {
   void finish() {
     admin.stop();
     checker.stop();
+    resolver.stop();
     for (uv_signal_t* s : {&sigterm, &sigint, &sighup}) {
       if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(s))) uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
     }
@@ -174,7 +214,8 @@ int run_process(const Options& options, std::shared_ptr<const conf::Config> conf
     process.config = config;
     process.config_path = options.config_path;
     std::vector<std::string> errors;
-    auto runtime = build_runtime(config, 1, process.registry, nullptr, errors);
+    // Discovered names have no answer yet: their entries get backends when they do (a rebuild).
+    auto runtime = build_runtime(config, 1, process.registry, nullptr, errors, &process.resolver.addresses());
     if (runtime && !attach_tls(*runtime, process.ticket_keys, errors)) runtime = nullptr;
     if (!runtime) {
       for (const std::string& e : errors) log::error("startup failed", {{"error", e}});
@@ -203,6 +244,7 @@ int run_process(const Options& options, std::shared_ptr<const conf::Config> conf
       uv_run(&loop, UV_RUN_DEFAULT);  // let every close callback run
     } else {
       process.checker.apply(health::targets_of(*runtime));
+      process.resolver.configure(*config);
       log::info("ringway started", {{"version", RINGWAY_VERSION},
                                     {"config", options.config_path},
                                     {"pid", std::to_string(uv_os_getpid())}});

@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "health/hooks.h"
+#include "proxy/discovery.h"
 #include "proxy/net.h"
 
 namespace ringway {
@@ -102,21 +103,32 @@ void BackendRegistry::retain_only(const Runtime& runtime) {
 
 std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> config, uint64_t generation,
                                        BackendRegistry& registry, const Runtime* previous,
-                                       std::vector<std::string>& errors) {
+                                       std::vector<std::string>& errors,
+                                       const conf::DiscoveredAddresses* discovered) {
   auto runtime = std::make_shared<Runtime>();
   runtime->config = config;
   runtime->generation = generation;
+  // A rebuild for new DNS answers: the rest of the configuration is what was resolved last time.
+  const bool same_config = previous != nullptr && previous->config == config;
 
   for (const conf::Pool& pool_config : config->pools) {
+    std::vector<std::unique_ptr<conf::Backend>> owned;
+    const std::vector<const conf::Backend*> expanded = conf::expand_backends(pool_config, discovered, owned);
     std::vector<lb::BackendEntry> entries;
-    entries.reserve(pool_config.backends.size());
-    for (const conf::Backend& b : pool_config.backends) {
-      entries.push_back(lb::BackendEntry{b.name, b.weight, b.backup});
+    entries.reserve(expanded.size());
+    for (const conf::Backend* b : expanded) {
+      entries.push_back(lb::BackendEntry{b->name, b->weight, b->backup});
+    }
+    if (auto problem = lb::SelectionTable::validate(entries)) {  // only DNS answers can get here
+      errors.push_back("pool \"" + pool_config.name + "\": " + *problem);
+      continue;
     }
     auto pool = std::make_unique<PoolRuntime>(lb::SelectionTable(std::move(entries)));
     pool->config = &pool_config;
+    pool->discovered = std::move(owned);
     const PoolRuntime* previous_pool = previous != nullptr ? previous->find_pool(pool_config.name) : nullptr;
-    for (const conf::Backend& b : pool_config.backends) {
+    for (const conf::Backend* expanded_backend : expanded) {
+      const conf::Backend& b = *expanded_backend;
       auto backend = std::make_unique<BackendRuntime>();
       backend->config = &b;
       bool created = false;
@@ -130,7 +142,11 @@ std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> confi
       if (created || drain_key_changed) backend->state->draining.store(b.drain, std::memory_order_relaxed);
       pool->active.push_back(&backend->state->active);
       std::string error;
-      if (auto address = net::resolve(b.address, error)) {
+      const bool kept_address = same_config && before != std::string_view::npos;
+      const auto address = kept_address               ? std::optional(previous_pool->backends[before]->address)
+                           : b.discovered_from.empty() ? net::resolve(b.address, error)
+                                                       : discovery::numeric_address(b.address, error);
+      if (address) {
         backend->address = *address;
         backend->address_text = net::address_text(*address);
       } else {
@@ -145,7 +161,11 @@ std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> confi
     ListenerRuntime listener;
     listener.config = &listener_config;
     std::string error;
-    if (auto address = net::resolve(listener_config.bind, error)) {
+    const size_t index = runtime->listeners.size();
+    const auto address = same_config && index < previous->listeners.size()
+                             ? std::optional(previous->listeners[index].bind)
+                             : net::resolve(listener_config.bind, error);
+    if (address) {
       listener.bind = *address;
     } else {
       errors.push_back("listener \"" + listener_config.name + "\": " + error);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "conf/config.h"
+#include "conf/discovery.h"
 #include "health/backend_state.h"
 #include "lb/selector.h"
 
@@ -48,10 +49,12 @@ class BackendRegistry {
 
 struct PoolRuntime {
   const conf::Pool* config = nullptr;
-  std::vector<std::unique_ptr<BackendRuntime>> backends;  // in file order
+  std::vector<std::unique_ptr<BackendRuntime>> backends;  // in file order (discovered: by address)
   // Each backend's live-connection counter, for the selector's bounded-load check.
   std::vector<const std::atomic<uint32_t>*> active;
   lb::SelectionTable table;
+  // The backends expanded from `discover: dns` entries (BackendRuntime::config points here).
+  std::vector<std::unique_ptr<conf::Backend>> discovered;
   std::shared_ptr<const tls::ClientTlsContext> backend_tls;  // null: plain TCP to the backends
 
   explicit PoolRuntime(lb::SelectionTable t) : table(std::move(t)) {}
@@ -91,8 +94,12 @@ bool attach_tls(Runtime& runtime, const tls::TicketKeys& keys, std::vector<std::
 // Builds the snapshot; on failure (an address that cannot be resolved) returns null and fills
 // `errors` with one line per problem. Backend state comes from `registry` (created for new
 // backends, with `drain: true` applied; a kept backend's drain changes only if its `drain` key did).
+// A `discover: dns` entry becomes one backend per address of `discovered` for its name (none while
+// the name has no answer); its name is never resolved here. A static backend or listener of the
+// same configuration as `previous` (the same Config object) keeps the address resolved then.
 std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> config, uint64_t generation,
                                        BackendRegistry& registry, const Runtime* previous,
-                                       std::vector<std::string>& errors);
+                                       std::vector<std::string>& errors,
+                                       const conf::DiscoveredAddresses* discovered = nullptr);
 
 }  // namespace ringway
