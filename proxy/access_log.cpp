@@ -82,6 +82,7 @@ int close_code(const ConnectionRecord& r) {
 }
 
 void connection_ended(metrics::WorkerMetrics& metrics, const ConnectionRecord& r) {
+  if constexpr (!metrics::kEnabled) return;  // RINGWAY_METRICS=0: neither counts nor a line
   count(metrics, r);
   // A bare connect (nothing sent, nothing answered) has no line: probes would drown the log.
   if (r.status == 0 && r.reason == CloseReason::ClientClosed && r.path.empty()) return;

@@ -36,7 +36,7 @@ size_t handshake_bucket(uint64_t ns) {
 void FlowObserver::on_frame_header(const ws::FrameHeader& header) {
   if (header.opcode == static_cast<uint8_t>(ws::Opcode::Close)) {
     close_reader_.reset();
-  } else if (is_data(header.opcode)) {
+  } else if (kEnabled && is_data(header.opcode)) {
     if (header.opcode != static_cast<uint8_t>(ws::Opcode::Continuation)) message_size_ = 0;
     message_size_ += header.payload_length;
   }
@@ -49,8 +49,10 @@ void FlowObserver::on_frame_payload(const ws::FrameHeader& header, std::span<con
 
 void FlowObserver::on_frame_end(const ws::FrameHeader& header, bool message_end) {
   if (message_end) {
-    metrics_->messages[dir_].add(1);
-    metrics_->message_size[dir_].observe(message_size_bucket(message_size_), message_size_);
+    if constexpr (kEnabled) {
+      metrics_->messages[dir_].add(1);
+      metrics_->message_size[dir_].observe(message_size_bucket(message_size_), message_size_);
+    }
     return;
   }
   if (header.opcode != static_cast<uint8_t>(ws::Opcode::Close)) return;
@@ -59,17 +61,20 @@ void FlowObserver::on_frame_end(const ws::FrameHeader& header, bool message_end)
     saw_close_ = true;
     close_code_ = code;
   }
+  if constexpr (!kEnabled) return;  // the Close code is still kept (cheap: one per connection)
   const Side side = dir_ == static_cast<uint8_t>(Dir::ClientToBackend) ? Side::Client : Side::Backend;
   metrics_->closes[static_cast<size_t>(side)][close_code_slot(code)].add(1);
 }
 
 void FlowObserver::ringway_close_sent() {
+  if constexpr (!kEnabled) return;
   metrics_->closes[static_cast<size_t>(Side::Ringway)][close_code_slot(pending_code_)].add(1);
   if (pending_code_ == ws::close_code::ServiceRestart) metrics_->failovers.add(1);
 }
 
 void note_upgrade(SessionMarks& marks, health::BackendState& backend, uint64_t now_ns) {
   marks.upgraded_ns = now_ns;
+  if constexpr (!kEnabled) return;
   const uint64_t took = now_ns >= marks.accepted_ns ? now_ns - marks.accepted_ns : 0;
   health::BackendStats& stats = backend.stats;
   stats.upgrades[static_cast<size_t>(UpgradeResult::Ok)].fetch_add(1, std::memory_order_relaxed);
@@ -80,6 +85,7 @@ void note_upgrade(SessionMarks& marks, health::BackendState& backend, uint64_t n
 void note_go_away(WorkerMetrics& metrics, SessionMarks& marks, bool shutting_down) {
   if (marks.go_away != GoAway::None) return;
   marks.go_away = shutting_down ? GoAway::Shutdown : GoAway::Drain;
+  if constexpr (!kEnabled) return;
   metrics.go_away[shutting_down ? 1 : 0].add(1);
 }
 

@@ -20,7 +20,17 @@
 #include "proxy/close_reason.h"
 #include "proxy/ws/frame_tracker.h"
 
+// RINGWAY_METRICS (CMake option, default ON): 0 compiles out the per-message and per-connection
+// metric updates (FlowObserver, note_upgrade, note_go_away) and the access-log line with its
+// end-of-connection counts (access_log.cpp); the call sites stay and /metrics answers with zeros.
+// Counter itself is untouched: it also backs listener state that logic reads (ListenerState::active).
+#ifndef RINGWAY_METRICS
+#define RINGWAY_METRICS 1
+#endif
+
 namespace ringway::metrics {
+
+inline constexpr bool kEnabled = RINGWAY_METRICS != 0;
 
 // A monotonic counter (or a gauge that goes up and down) written by one thread and read by any.
 // It also stands in for a plain uint64_t field: ++, -- and reading as a number.
@@ -130,7 +140,9 @@ class FlowObserver : public ws::FrameSink {
   void on_frame_end(const ws::FrameHeader& header, bool message_end) override;
 
   // Frame bytes read from this direction's sender (headers included).
-  void add_bytes(uint64_t n) { metrics_->bytes[dir_].add(n); }
+  void add_bytes(uint64_t n) {
+    if constexpr (kEnabled) metrics_->bytes[dir_].add(n);
+  }
   // ringway queued a Close of its own toward this direction's receiver (sent at the next frame
   // boundary)...
   void ringway_close(uint16_t code) {

@@ -41,6 +41,8 @@ def _build_problem(build):
             cache = f.read()
         if "RINGWAY_SANITIZE:BOOL=ON" in cache:
             return "a sanitized build"
+        if "RINGWAY_METRICS:BOOL=OFF" in cache:
+            return "metrics compiled out (RINGWAY_METRICS=OFF)"
     except OSError:
         pass
     try:
