@@ -5,12 +5,32 @@
 
 namespace ringway::conf {
 
+// Control characters are escaped so that an error is always one line (a value may hold a line
+// break or a carriage return that would otherwise split or garble it on a terminal).
 std::string quoted(std::string_view text) {
-  // Appended piece by piece: `"\"" + std::string(text)` trips a GCC 12 -Wrestrict false positive.
   std::string out;
   out.reserve(text.size() + 2);
   out += '"';
-  out += text;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (byte < 0x20 || byte == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xf];
+    } else {
+      out += c;
+    }
+  }
   out += '"';
   return out;
 }

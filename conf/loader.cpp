@@ -1,4 +1,7 @@
 // load_config_text / load_config_file: YAML text -> every error found, or a validated Config.
+#include <algorithm>
+#include <optional>
+#include <string_view>
 #include <yaml-cpp/yaml.h>
 
 #include <array>
@@ -46,6 +49,52 @@ void read_config(const YAML::Node& root, Config& config, SourceMarks& marks, Dia
   check_references(config, marks, diag);
 }
 
+// Anything but blank lines and comments?
+bool has_content(std::string_view text) {
+  size_t pos = 0;
+  while (pos < text.size()) {
+    const size_t end = std::min(text.find('\n', pos), text.size());
+    const std::string_view line = text.substr(pos, end - pos);
+    const size_t first = line.find_first_not_of(" \t\r\xef\xbb\xbf");
+    if (first != std::string_view::npos && line[first] != '#') return true;
+    pos = end + 1;
+  }
+  return false;
+}
+
+// A document marker ("---" or "..." at column 1, alone or followed by a space) after content
+// starts a second document. Inside a block scalar such a line would be indented, so a marker at
+// column 1 is always one.
+std::optional<Mark> second_document_at(std::string_view text) {
+  bool content = false;
+  bool ended = false;  // after "...": any further content is a new document
+  int line_number = 0;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    ++line_number;
+    const size_t end = std::min(text.find('\n', pos), text.size());
+    std::string_view line = text.substr(pos, end - pos);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    pos = end + 1;
+    const auto is_marker = [&](std::string_view marker) {
+      return line.substr(0, 3) == marker && (line.size() == 3 || line[3] == ' ' || line[3] == '\t');
+    };
+    if (is_marker("---")) {
+      if (content || ended) return Mark{line_number, 1};
+      continue;
+    }
+    if (is_marker("...")) {
+      ended = content;
+      continue;
+    }
+    const size_t first = line.find_first_not_of(" \t\xef\xbb\xbf");
+    if (first == std::string_view::npos || line[first] == '#') continue;
+    if (ended) return Mark{line_number, 1};
+    content = true;
+  }
+  return std::nullopt;
+}
+
 LoadResult failed(Diagnostics& diag) {
   return LoadResult{.config = nullptr, .errors = diag.take_sorted()};
 }
@@ -54,23 +103,31 @@ LoadResult failed(Diagnostics& diag) {
 
 LoadResult load_config_text(const std::string& text, const std::string& path) {
   Diagnostics diag(path);
-  std::vector<YAML::Node> documents;
+  // A second document is found in the text rather than with YAML::LoadAll: yaml-cpp 0.7.0 (Debian
+  // 12) loops forever, allocating, on some inputs (a file starting with ",": jbeder/yaml-cpp#1040),
+  // and a reload must never wedge the running process on a bad file.
+  if (const std::optional<Mark> second = second_document_at(text)) {
+    diag.error(*second, "a second YAML document (after \"---\"): a configuration is one document");
+    return failed(diag);
+  }
+  YAML::Node document;
   try {
-    documents = YAML::LoadAll(text);
+    document = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     // The parser stops at the first syntax error: there is nothing sound to check after it.
     diag.error(to_mark(e.mark), "invalid YAML: " + e.msg);
     return failed(diag);
   }
-  if (documents.empty() || documents.front().IsNull()) {
-    diag.error(Mark{},
-               R"(the file is empty: a configuration needs at least "listeners" and "pools")");
+  if (document.IsNull()) {
+    if (has_content(text)) {
+      diag.error(Mark{}, "invalid YAML: no document could be read from the start of the file");
+    } else {
+      diag.error(Mark{},
+                 R"(the file is empty: a configuration needs at least "listeners" and "pools")");
+    }
     return failed(diag);
   }
-  if (documents.size() > 1) {
-    diag.error(to_mark(documents[1].Mark()),
-               "a second YAML document (after \"---\"): a configuration is one document");
-  }
+  std::vector<YAML::Node> documents{document};
   auto config = std::make_shared<Config>();
   config->path = path;
   SourceMarks marks;

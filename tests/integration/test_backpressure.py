@@ -10,6 +10,7 @@ Under ASan (a sanitizer build), the allocator's quarantine and shadow memory are
 the bound applies to the growth of RSS during the flood instead of its absolute value."""
 
 import os
+import struct
 import subprocess
 import sys
 import threading
@@ -39,7 +40,6 @@ def ringway_is_asan():
 def frame_header(opcode, n, masked):
     # 64-bit length, then (client frames) an all-zero mask: the payload on the wire is the payload
     # itself, so python need not XOR a gigabyte, and the frame is still a properly masked frame.
-    import struct
     head = bytes([0x80 | opcode, (0x80 if masked else 0) | 127]) + struct.pack("!Q", n)
     return head + (b"\0\0\0\0" if masked else b"")
 

@@ -3,7 +3,6 @@ limits.max_header_size (431), timeouts.handshake (408), and 1,000 slow-loris con
 that do not stop a normal client from connecting and echoing. 50 well-behaved connections run
 alongside each test and must see no error at all."""
 
-import asyncio
 import contextlib
 import resource
 import selectors
@@ -183,7 +182,6 @@ class HandshakeTimeout(Base):
         req, _ = h.upgrade_request("/")
         got = b""
         deadline = time.monotonic() + ERROR_GUARD
-        status = None
         for b in req:
             if time.monotonic() > deadline:
                 break

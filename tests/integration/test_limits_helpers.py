@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import re
 import socket
-import struct
 import threading
 import time
 import unittest

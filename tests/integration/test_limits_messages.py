@@ -4,7 +4,6 @@ client, 1001 to the backend; Ping/Pong in a bucket of their own, a Close never r
 client sending at the rate is never cut. Every test runs 50 well-behaved connections alongside,
 which must see no error at all."""
 
-import threading
 import time
 import unittest
 

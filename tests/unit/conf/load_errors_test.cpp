@@ -44,7 +44,7 @@ pools:
   - {name: p, backends: [{name: b, address: "h:1"}]}
 ---
 admin: {}
-)") == "t.yaml:6:1: error: a second YAML document (after \"---\"): a configuration is one "
+)") == "t.yaml:5:1: error: a second YAML document (after \"---\"): a configuration is one "
        "document\n");
 }
 
@@ -433,4 +433,32 @@ timeouts:
        "\"chat\" (first at line 12)\n"
        "t.yaml:18:12: error: timeouts.connect: expected a duration above zero such as \"250ms\", "
        "\"5s\", \"2m\" or \"1h\", found \"forever\"\n");
+}
+
+TEST_CASE("a file starting with a comma is an error, not a hang (yaml-cpp 0.7.0 LoadAll loops on it)") {
+  const auto result = ringway::conf::load_config_text(",\nlisteners: []\n", "t.yaml");
+  REQUIRE(result.errors.size() == 1);
+  CHECK(result.errors[0].to_string().find("t.yaml:1:1: error: invalid YAML") == 0);
+}
+
+TEST_CASE("a document end marker followed by content is a second document") {
+  const auto result = ringway::conf::load_config_text("a: 1\n...\nb: 2\n", "t.yaml");
+  REQUIRE_FALSE(result.errors.empty());
+  CHECK(result.errors[0].to_string() ==
+        "t.yaml:3:1: error: a second YAML document (after \"---\"): a configuration is one document");
+}
+
+TEST_CASE("line breaks and control characters in a quoted value never split an error line") {
+  const auto result = ringway::conf::load_config_text(
+      "listeners:\n  - name: l\n    bind: \"127.0.0.1:80\"\n    pool: p\n"
+      "pools:\n  - name: p\n    hash_key: \"header:\\nX-Injected: 1\\r\\x01\"\n"
+      "    backends: [{name: b, address: \"h:1\"}]\n",
+      "t.yaml");
+  REQUIRE_FALSE(result.errors.empty());
+  for (const auto& e : result.errors) {
+    const std::string line = e.to_string();
+    CHECK(line.find('\n') == std::string::npos);
+    CHECK(line.find('\r') == std::string::npos);
+  }
+  CHECK(result.errors[0].to_string().find(R"(found "header:\nX-Injected: 1\r\x01")") != std::string::npos);
 }
