@@ -181,6 +181,13 @@ void read_pool(const Field& item, Pool& out, PoolMarks& marks, Diagnostics& diag
   }
   if (const auto field = map.get("backend_tls")) {
     out.backend_tls = read_backend_tls(*field, diag);
+    // The probes speak plain HTTP; a TLS backend would fail them and be marked down for nothing.
+    const auto check = map.get("health_check");
+    if (check && out.health_check && out.health_check->type != CheckType::Tcp) {
+      diag.error(check->key, check->name() +
+                                 ": http and websocket checks of a pool with backend_tls are not "
+                                 "supported yet (use type: tcp)");
+    }
   }
 }
 

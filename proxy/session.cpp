@@ -252,7 +252,6 @@ void Session::on_connected(int status) {
   uv_timer_stop(&timer_);
   uv_tcp_nodelay(&backend_, 1);
   pool_->backends[backend_index_]->state->active.fetch_add(1, std::memory_order_relaxed);
-  health::on_backend_connected(*pool_->backends[backend_index_]->state);  // passive: a success
   counted_on_backend_ = true;
   backend_connected_ = true;
   phase_ = Phase::AwaitingResponse;
@@ -263,7 +262,7 @@ void Session::on_connected(int status) {
     backend_tls_eof_ = false;
     flush_tls(&backend_);  // the ClientHello
   }
-  send_plain(&backend_, std::move(handshake_->backend_head));
+  send_plain(&backend_, handshake_->backend_head);  // a copy: a TLS failure retries another backend
   uv_read_start(reinterpret_cast<uv_stream_t*>(&backend_), SessionCallbacks::alloc,
                 SessionCallbacks::backend_read);
   arm_timer(TimerPurpose::Response, runtime_->config->timeouts.handshake.count());
@@ -333,6 +332,10 @@ void Session::on_backend_answer(ssize_t nread, const uv_buf_t* buf) {
     return;
   }
   const std::string_view chunk(buf->base, static_cast<size_t>(nread));
+  if (phase_ == Phase::AwaitingResponse && hs.response_bytes.empty()) {
+    // Passive health: the backend answered (over TLS, its handshake worked), whatever it said.
+    health::on_backend_connected(*pool_->backends[backend_index_]->state);
+  }
   const http::ResponseParser::State state = hs.response.feed(chunk);
   const size_t consumed = hs.response.consumed();
 

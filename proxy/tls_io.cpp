@@ -3,6 +3,7 @@
 // encrypted and goes out through the same raw path (uv_try_write, then a pending copy with
 // backpressure). So the handshake logic, the relay, frame tracking and limits are one code path for
 // ws:// and wss://, and for plain and TLS backends.
+#include "proxy/handshake_state.h"
 #include "proxy/log.h"
 #include "proxy/session.h"
 #include "proxy/worker.h"
@@ -96,6 +97,15 @@ void Session::on_tls_failure(uv_tcp_t* stream) {
                                    {"error", std::string(tls.error())}});
   if (phase_ == Phase::Relaying) {
     on_flow_ended(b2c_, UV_EPROTO);
+  } else if (phase_ == Phase::AwaitingResponse && handshake_ && handshake_->response_bytes.empty()) {
+    // Nothing reached the backend's application yet: like a refused connect, this backend counts
+    // a failure (passive ejection) and the next candidate is tried.
+    pool_->backends[backend_index_]->state->active.fetch_sub(1, std::memory_order_relaxed);
+    counted_on_backend_ = false;
+    backend_connected_ = false;
+    backend_tls_.reset();
+    phase_ = Phase::Connecting;
+    on_connect_failed(UV_EPROTO);
   } else {
     reject(502, "TLS to the backend failed", CloseReason::BackendTls);
   }
