@@ -1,5 +1,7 @@
 #include "proxy/log.h"
 
+#include "proxy/json.h"
+
 #include <unistd.h>
 
 #include <atomic>
@@ -38,34 +40,12 @@ void append_timestamp(std::string& out) {
   out += frac;
 }
 
-void append_json_string(std::string& out, std::string_view text) {
-  out += '"';
-  for (const char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char esc[8];
-          std::snprintf(esc, sizeof esc, "\\u%04x", c);
-          out += esc;
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-}
-
 // Text values with spaces or quotes are quoted so that a line stays machine-splittable.
 void append_text_value(std::string& out, std::string_view value) {
   const bool needs_quotes =
       value.empty() || value.find_first_of(" \"=\t\n") != std::string_view::npos;
   if (needs_quotes) {
-    append_json_string(out, value);
+    json::append_escaped(out, value);
   } else {
     out += value;
   }
@@ -86,12 +66,12 @@ void event(Level level, std::string_view message, std::initializer_list<Field> f
     line += "\",\"level\":\"";
     line += level_name(level);
     line += "\",\"msg\":";
-    append_json_string(line, message);
+    json::append_escaped(line, message);
     for (const auto& [key, value] : fields) {
       line += ',';
-      append_json_string(line, key);
+      json::append_escaped(line, key);
       line += ':';
-      append_json_string(line, value);
+      json::append_escaped(line, value);
     }
     line += "}\n";
   } else {
