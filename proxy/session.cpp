@@ -141,8 +141,14 @@ void Session::on_client_read(ssize_t nread, const uv_buf_t* buf) {
       if (nread < 0) close(reason_);
       return;
     default:
-      // Not reading the client in the other phases; a late EOF/error ends the session.
-      if (nread < 0) close(CloseReason::ClientClosed);
+      // The client is not read in the other phases; a late EOF/error ends the session.
+      if (nread < 0) {
+        close(CloseReason::ClientClosed);
+        return;
+      }
+      // Over TLS, records that followed the head in the same read are decrypted after the head
+      // was handled: they are pipelined bytes, held with the others until the backend's 101.
+      if (handshake_) handshake_->head.append(buf->base, static_cast<size_t>(nread));
       return;
   }
 }
