@@ -54,7 +54,6 @@ const char* closed_by(const ConnectionRecord& r) {
 const char* ringway_reason(const ConnectionRecord& r) {
   switch (r.reason) {
     case CloseReason::Shutdown: return r.marks.go_away == metrics::GoAway::Drain ? "drain" : "shutdown";
-    case CloseReason::Drained: return "drain";
     case CloseReason::BackendVanished: return "failover";
     case CloseReason::HandshakeTimeout:
     case CloseReason::UpstreamTimeout:

@@ -20,7 +20,6 @@ const char* to_string(CloseReason reason) {
     case CloseReason::TooBig: return "too_big";
     case CloseReason::Overloaded: return "overloaded";
     case CloseReason::Shutdown: return "shutdown";
-    case CloseReason::Drained: return "drained";
     case CloseReason::RateLimited: return "rate_limited";
     case CloseReason::IdleTimeout: return "idle_timeout";
     case CloseReason::PingTimeout: return "ping_timeout";

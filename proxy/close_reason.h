@@ -22,7 +22,6 @@ enum class CloseReason : uint8_t {
   TooBig,              // a message over websocket.max_message_size: 1009
   Overloaded,          // limits.max_connections: 503
   Shutdown,            // graceful shutdown: 1001
-  Drained,             // the backend was drained (admin, config, or removed by a reload): 1001
   RateLimited,         // websocket.messages_per_second exceeded: 1008
   IdleTimeout,         // websocket.idle_timeout: no frame either way: 1001
   PingTimeout,         // websocket.ping_interval: the client did not answer ringway's Ping
