@@ -73,10 +73,12 @@ std::string_view header_value(std::string_view name, const RequestKeySource& sou
   return {};
 }
 
+}  // namespace
+
 // RFC 6265 cookie-pairs, tolerant of stray whitespace, across every Cookie header in order (HTTP/2
 // clients split cookies into several headers). The first pair with this name decides.
-std::string_view cookie_value(std::string_view name, const RequestKeySource& source) {
-  for (const HeaderView& h : source.headers) {
+std::string_view find_cookie(std::string_view name, std::span<const HeaderView> headers) {
+  for (const HeaderView& h : headers) {
     if (!iequals(h.name, "cookie")) {
       continue;
     }
@@ -96,6 +98,8 @@ std::string_view cookie_value(std::string_view name, const RequestKeySource& sou
   }
   return {};
 }
+
+namespace {
 
 // The raw target without its fragment (clients should not send one, but it is never part of the
 // query or the path).
@@ -158,7 +162,7 @@ std::string_view extract_hash_key(const HashKeySpec& spec, const RequestKeySourc
       key = header_value(spec.name, source);
       break;
     case HashKeyKind::Cookie:
-      key = cookie_value(spec.name, source);
+      key = find_cookie(spec.name, source.headers);
       break;
     case HashKeyKind::Query:
       key = query_value(spec.name, source.target);

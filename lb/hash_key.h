@@ -35,6 +35,11 @@ struct RequestKeySource {
   std::span<const HeaderView> headers;
 };
 
+// The value of the first cookie called `name` across every Cookie header, in order (RFC 6265
+// cookie-pairs, stray whitespace tolerated, one level of DQUOTEs removed); empty when absent. Views
+// into `headers`. Also what `pools[].affinity_cookie` reads its cookie with.
+std::string_view find_cookie(std::string_view name, std::span<const HeaderView> headers);
+
 // The bytes to hash for this request. A missing header/cookie/parameter (or an empty value) falls
 // back to the source IP, as the contract says. The result views into `source`.
 std::string_view extract_hash_key(const HashKeySpec& spec, const RequestKeySource& source);

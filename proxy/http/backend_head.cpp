@@ -1,9 +1,11 @@
 // The head forwarded to the backend: the client's bytes, line for line, with only X-Forwarded-For
 // and X-Forwarded-Proto touched. Copying raw lines (not re-serialising parsed fields) is what keeps
-// the target's %2F, header name case and spacing exactly as the client sent them.
+// the target's %2F, header name case and spacing exactly as the client sent them. A plain HTTP
+// request also loses its hop-by-hop fields (RFC 9110 7.6.1) and gets ringway's own Connection.
 #include <string>
 #include <vector>
 
+#include "proxy/http/hop_by_hop.h"
 #include "proxy/http/request_head.h"
 #include "proxy/http/tokens.h"
 
@@ -45,7 +47,7 @@ void append_header(std::string& out, std::string_view name, std::string_view val
 }  // namespace
 
 std::string build_backend_head(const RequestHead& head, std::string_view client_ip,
-                               std::string_view proto) {
+                               std::string_view proto, std::string_view connection) {
   std::string_view request_line;
   std::vector<Line> lines;
   std::string rebuilt_request_line;
@@ -58,9 +60,16 @@ std::string build_backend_head(const RequestHead& head, std::string_view client_
     for (const HeaderView& header : head.headers) lines.push_back({header.name, header.value, {}});
   }
 
+  // A plain request (connection set) loses its hop-by-hop fields; an upgrade keeps them all.
+  HopByHop hop;
+  for (const Line& line : lines) {
+    if (iequals(line.name, "Connection")) hop.add_connection_value(line.value);
+  }
+  const auto dropped = [&](const Line& line) { return !connection.empty() && hop.contains(line.name); };
+
   size_t last_xff = lines.size();
   for (size_t i = 0; i < lines.size(); ++i) {
-    if (iequals(lines[i].name, kForwardedFor)) last_xff = i;
+    if (iequals(lines[i].name, kForwardedFor) && !dropped(lines[i])) last_xff = i;
   }
 
   std::string out;
@@ -69,6 +78,7 @@ std::string build_backend_head(const RequestHead& head, std::string_view client_
   bool proto_written = false;
   for (size_t i = 0; i < lines.size(); ++i) {
     const Line& line = lines[i];
+    if (dropped(line)) continue;
     if (iequals(line.name, kForwardedProto)) {
       // Replaced where it stood (the client's spelling of the name kept); repeats dropped.
       if (!proto_written) append_header(out, line.name, proto);
@@ -90,6 +100,7 @@ std::string build_backend_head(const RequestHead& head, std::string_view client_
   }
   if (last_xff == lines.size()) append_header(out, kForwardedFor, client_ip);
   if (!proto_written) append_header(out, kForwardedProto, proto);
+  if (!connection.empty()) append_header(out, "Connection", connection);
   out.append("\r\n");
   return out;
 }

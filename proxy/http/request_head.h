@@ -72,6 +72,11 @@ struct UpgradeVerdict {
 // in "==" (16 bytes).
 UpgradeVerdict validate_upgrade(const RequestHead& head);
 
+// Whether the request asks for a WebSocket at all (an Upgrade header naming websocket, or a
+// Sec-WebSocket-Key): such a request is validated as an upgrade (400/426 when it is not a valid
+// one); any other request is plain HTTP, proxied as such (its Upgrade, e.g. h2c, dropped).
+bool wants_websocket(const RequestHead& head);
+
 // The extra header that goes with a 426 verdict.
 inline constexpr std::string_view kVersionHeader = "Sec-WebSocket-Version: 13\r\n";
 
@@ -82,8 +87,10 @@ std::string error_response(int status, std::string_view reason, std::string_view
 
 // The request head for the backend: request line and headers unchanged, except X-Forwarded-For
 // (the client address appended to an existing value, else added) and X-Forwarded-Proto (set).
+// `connection` empty: an upgrade, every other field passes. Non-empty: a plain HTTP request, whose
+// hop-by-hop fields (proxy/http/hop_by_hop.h) are dropped and "Connection: <connection>" added.
 std::string build_backend_head(const RequestHead& head, std::string_view client_ip,
-                               std::string_view proto);
+                               std::string_view proto, std::string_view connection = {});
 
 // Sec-WebSocket-Accept for a Sec-WebSocket-Key (base64(SHA-1(key + GUID))).
 std::string websocket_accept(std::string_view key);

@@ -64,6 +64,10 @@ UpgradeVerdict bad(std::string_view reason) { return {400, reason, {}}; }
 
 }  // namespace
 
+bool wants_websocket(const RequestHead& head) {
+  return any_header_has_token(head, "Upgrade", "websocket") || head.find("Sec-WebSocket-Key") != nullptr;
+}
+
 UpgradeVerdict validate_upgrade(const RequestHead& head) {
   if (head.find("Upgrade") == nullptr) return bad("not a WebSocket upgrade request");
   if (head.method != "GET") return bad("WebSocket upgrade must use GET");
