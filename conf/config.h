@@ -65,6 +65,24 @@ struct BackendTls {
   std::string server_name;  // SNI and the name verified; "" = the backend address's host
 };
 
+// pools[].affinity_cookie (added to the contract): the response that a client gets from a backend
+// sets a cookie naming that backend (an HMAC, proxy/http/affinity_cookie.h), and the client's
+// next requests carrying it go to that backend while it is usable. For protocols whose session a
+// backend creates on the first request (Socket.IO polling, then its upgrade), which no request key
+// can hash together.
+struct AffinityCookie {
+  std::string name = "RINGWAY_AFFINITY";  // an RFC 6265 cookie-name (a token)
+  std::string path = "/";
+  Duration max_age{0};     // 0: a session cookie (no Max-Age); else Max-Age in whole seconds
+  std::string same_site = "Lax";  // the SameSite attribute: Lax, Strict or None (None adds Secure)
+  std::string secret;      // the HMAC key; "" = a random key per process (one instance only)
+  std::string secret_file; // as written, when the secret was read from a file
+};
+
+// pools[].send_proxy_protocol (added to the contract): a PROXY protocol header that ringway writes
+// first on each backend connection (and health check), carrying the client's address.
+enum class SendProxy : uint8_t { Off, V1, V2 };
+
 struct Pool {
   std::string name;
   std::string hash_key_text = "source_ip";
@@ -76,6 +94,8 @@ struct Pool {
   std::optional<HealthCheck> health_check;
   std::optional<Passive> passive;
   std::optional<BackendTls> backend_tls;  // absent: plain TCP to the backends
+  SendProxy send_proxy_protocol = SendProxy::Off;
+  std::optional<AffinityCookie> affinity_cookie;  // absent: the hash alone decides
 };
 
 struct Route {
@@ -112,11 +132,15 @@ struct Listener {
   std::string pool;  // default pool ("" when every request must match a route)
   std::vector<Route> routes;
   std::optional<ListenerTls> tls;  // absent: plain TCP
+  bool proxy_protocol = false;     // the peer sends a PROXY v1/v2 header first (before TLS)
 };
 
 struct Timeouts {
   Duration connect{5000};
   Duration handshake{10000};
+  // Plain HTTP: how long the backend may take to start its response once the request is sent
+  // (long-polling holds requests for 20-30 s, so this is NGINX's proxy_read_timeout, not handshake).
+  Duration response{60000};
 };
 
 struct Limits {
@@ -144,6 +168,11 @@ struct Admin {
   std::optional<Endpoint> bind;
 };
 
+// `workers` (added to the contract): event-loop threads, each with its own SO_REUSEPORT listening
+// sockets (proxy/worker_pool.h). `auto` (the default) is one per core, uv_available_parallelism().
+inline constexpr uint32_t kWorkersAuto = 0;
+inline constexpr uint32_t kMaxWorkers = 64;
+
 struct Config {
   std::string path;  // the file it came from
   std::vector<Listener> listeners;
@@ -153,6 +182,7 @@ struct Config {
   Limits limits;
   Shutdown shutdown;
   Admin admin;
+  uint32_t workers = kWorkersAuto;  // 1..kMaxWorkers, or kWorkersAuto
 
   // nullptr when no pool has that name.
   [[nodiscard]] const Pool* find_pool(std::string_view name) const;

@@ -16,8 +16,8 @@
 namespace ringway::conf {
 namespace {
 
-constexpr std::array<std::string_view, 7> kTopLevelKeys = {
-    "listeners", "pools", "websocket", "limits", "timeouts", "shutdown", "admin"};
+constexpr std::array<std::string_view, 8> kTopLevelKeys = {
+    "listeners", "pools", "websocket", "limits", "timeouts", "shutdown", "admin", "workers"};
 
 void read_config(const YAML::Node& root, Config& config, SourceMarks& marks, Diagnostics& diag) {
   MapReader map(Field{.node = root, .path = "", .key = to_mark(root.Mark())}, kTopLevelKeys, diag);
@@ -44,6 +44,9 @@ void read_config(const YAML::Node& root, Config& config, SourceMarks& marks, Dia
   }
   if (const auto field = map.get("admin")) {
     read_admin(*field, config.admin, marks, diag);
+  }
+  if (const auto field = map.get("workers")) {
+    read_workers(*field, config.workers, diag);
   }
   // Cross-checks run even after section errors, so one pass shows as much as possible.
   check_references(config, marks, diag);

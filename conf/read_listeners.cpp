@@ -64,7 +64,7 @@ void read_mode(const Field& field, ListenerMode& out, Diagnostics& diag) {
   if (text == "http") {
     out = ListenerMode::Http;
   } else if (text == "tcp") {
-    diag.error(field.value(), field.name() + ": tcp mode is not supported yet (use http)");
+    out = ListenerMode::Tcp;
   } else {
     type_error(field, R"("http" or "tcp")", diag);
   }
@@ -104,18 +104,22 @@ void read_listener(const Field& item, Listener& out, ListenerMarks& marks, Diagn
       read_route(route_item, out.routes.emplace_back(), marks.route_pools.emplace_back(), diag);
     }
   }
-  if (!pool && !has_routes(routes)) {
+  const bool tcp = out.mode == ListenerMode::Tcp;
+  if (tcp && has_routes(routes)) {
+    // A tcp listener never parses HTTP, so there is no host or path to route on: its pool takes all.
+    diag.error(routes->value(), routes->name() +
+                                    R"(: routes need HTTP; a "tcp" listener sends every connection to its "pool")");
+  }
+  if (!pool && (tcp || !has_routes(routes))) {
     diag.error(map.field().value(),
-               map.field().name() +
-                   R"(: missing required key "pool" (required unless "routes" is given))");
+               map.field().name() + (tcp ? R"(: missing required key "pool" (a "tcp" listener has no routes))"
+                                         : R"(: missing required key "pool" (required unless "routes" is given))"));
   }
   if (const auto field = map.get("tls")) {
     out.tls = read_listener_tls(*field, diag);
   }
   if (const auto field = map.get("proxy_protocol")) {
-    if (read_bool(*field, diag).value_or(false)) {
-      diag.error(field->value(), field->name() + ": the PROXY protocol is not supported yet");
-    }
+    assign(read_bool(*field, diag), out.proxy_protocol);
   }
 }
 

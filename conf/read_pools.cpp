@@ -9,9 +9,10 @@
 namespace ringway::conf {
 namespace {
 
-constexpr std::array<std::string_view, 9> kPoolKeys = {
+constexpr std::array<std::string_view, 11> kPoolKeys = {
     "name",          "hash_key", "balance_factor", "connect_retries",
-    "drain_timeout", "backends", "health_check",   "passive", "backend_tls"};
+    "drain_timeout", "backends", "health_check",   "passive", "backend_tls", "affinity_cookie",
+    "send_proxy_protocol"};
 constexpr std::array<std::string_view, 7> kBackendKeys = {"name",  "address",  "weight",  "backup",
                                                           "drain", "discover", "interval"};
 constexpr std::array<std::string_view, 6> kHealthCheckKeys = {"type",    "path", "interval",
@@ -60,6 +61,18 @@ void read_hash_key(const Field& field, Pool& out, Diagnostics& diag) {
   }
   out.hash_key_text = field.node.Scalar();
   out.hash_key = *spec;
+}
+
+// send_proxy_protocol: v1 | v2 (absent: no header).
+void read_send_proxy(const Field& field, SendProxy& out, Diagnostics& diag) {
+  const std::string text = field.node.IsScalar() ? field.node.Scalar() : std::string();
+  if (text == "v1") {
+    out = SendProxy::V1;
+  } else if (text == "v2") {
+    out = SendProxy::V2;
+  } else {
+    type_error(field, R"("v1" or "v2")", diag);
+  }
 }
 
 // health_check: {type, path, interval, timeout, rise, fall}; an empty map takes every default.
@@ -179,6 +192,9 @@ void read_pool(const Field& item, Pool& out, PoolMarks& marks, Diagnostics& diag
   if (const auto field = map.get("passive")) {
     out.passive = read_passive(*field, diag);
   }
+  if (const auto field = map.get("send_proxy_protocol")) {
+    read_send_proxy(*field, out.send_proxy_protocol, diag);
+  }
   if (const auto field = map.get("backend_tls")) {
     out.backend_tls = read_backend_tls(*field, diag);
     // The probes speak plain HTTP; a TLS backend would fail them and be marked down for nothing.
@@ -188,6 +204,9 @@ void read_pool(const Field& item, Pool& out, PoolMarks& marks, Diagnostics& diag
                                  ": http and websocket checks of a pool with backend_tls are not "
                                  "supported yet (use type: tcp)");
     }
+  }
+  if (const auto field = map.get("affinity_cookie")) {
+    out.affinity_cookie = read_affinity_cookie(*field, diag);
   }
 }
 

@@ -1,5 +1,8 @@
-// The optional global sections: websocket, limits, timeouts, shutdown, admin.
+// The optional global sections: websocket, limits, timeouts, shutdown, admin, and `workers`.
 #include <array>
+#include <charconv>
+#include <string>
+#include <system_error>
 #include <limits>
 #include <string_view>
 
@@ -13,7 +16,7 @@ constexpr std::array<std::string_view, 5> kWebSocketKeys = {
     "max_message_size", "ping_interval", "idle_timeout", "messages_per_second", "burst"};
 constexpr std::array<std::string_view, 3> kLimitsKeys = {"max_connections", "max_connections_per_ip",
                                                          "max_header_size"};
-constexpr std::array<std::string_view, 2> kTimeoutsKeys = {"connect", "handshake"};
+constexpr std::array<std::string_view, 3> kTimeoutsKeys = {"connect", "handshake", "response"};
 constexpr std::array<std::string_view, 2> kShutdownKeys = {"delay", "drain_timeout"};
 constexpr std::array<std::string_view, 1> kAdminKeys = {"bind"};
 
@@ -55,13 +58,16 @@ void read_limits(const Field& field, Limits& out, Diagnostics& diag) {
 }
 
 void read_timeouts(const Field& field, Timeouts& out, Diagnostics& diag) {
-  // A zero connect or handshake timeout would fail every connection: refused.
+  // A zero connect, handshake or response timeout would fail every connection: refused.
   const MapReader map(field, kTimeoutsKeys, diag, true);
   if (const auto value = map.get("connect")) {
     assign(read_duration(*value, Zero::Refused, diag), out.connect);
   }
   if (const auto value = map.get("handshake")) {
     assign(read_duration(*value, Zero::Refused, diag), out.handshake);
+  }
+  if (const auto value = map.get("response")) {
+    assign(read_duration(*value, Zero::Refused, diag), out.response);
   }
 }
 
@@ -81,6 +87,27 @@ void read_admin(const Field& field, Admin& out, SourceMarks& marks, Diagnostics&
     marks.admin_bind = value->value();
     out.bind = read_endpoint(*value, diag);
   }
+}
+
+// `auto` or a count. The cap keeps a typo (`workers: 640`) from starting hundreds of threads, each
+// with a listening socket per listener and two 64 KiB slabs.
+void read_workers(const Field& field, uint32_t& out, Diagnostics& diag) {
+  if (field.node.IsScalar() && field.node.Scalar() == "auto") {
+    out = kWorkersAuto;
+    return;
+  }
+  const std::string expected = "\"auto\" or an integer from 1 to " + std::to_string(kMaxWorkers);
+  if (field.node.IsScalar()) {
+    const std::string& text = field.node.Scalar();
+    uint64_t value = 0;
+    const char* end = text.data() + text.size();
+    const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+    if (!text.empty() && ec == std::errc{} && ptr == end && value >= 1 && value <= kMaxWorkers) {
+      out = static_cast<uint32_t>(value);
+      return;
+    }
+  }
+  type_error(field, expected, diag);
 }
 
 }  // namespace ringway::conf

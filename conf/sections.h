@@ -42,10 +42,15 @@ void read_limits(const Field& field, Limits& out, Diagnostics& diag);
 void read_timeouts(const Field& field, Timeouts& out, Diagnostics& diag);
 void read_shutdown(const Field& field, Shutdown& out, Diagnostics& diag);
 void read_admin(const Field& field, Admin& out, SourceMarks& marks, Diagnostics& diag);
+// workers: auto | N (1 to kMaxWorkers).
+void read_workers(const Field& field, uint32_t& out, Diagnostics& diag);
 // listeners[].tls and pools[].backend_tls (read_tls.cpp): the files they name are read and checked
 // here, so that --check finds a missing file or a key that does not match its certificate.
 ListenerTls read_listener_tls(const Field& field, Diagnostics& diag);
 BackendTls read_backend_tls(const Field& field, Diagnostics& diag);
+
+// pools[].affinity_cookie (read_affinity.cpp); a secret_file is read here.
+AffinityCookie read_affinity_cookie(const Field& field, Diagnostics& diag);
 
 // backends[].discover and backends[].interval (read_discovery.cpp).
 void read_backend_discovery(const std::optional<Field>& discover, const std::optional<Field>& interval,

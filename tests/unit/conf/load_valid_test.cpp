@@ -72,6 +72,7 @@ limits:
 timeouts:
   connect: 250ms
   handshake: 2m
+  response: 90s
 
 shutdown:
   delay: 1s
@@ -176,6 +177,7 @@ TEST_CASE("the contract example fills the global sections") {
   CHECK(config.limits.max_header_size == 32U * 1024);
   CHECK(config.timeouts.connect == Duration{250});
   CHECK(config.timeouts.handshake == Duration{120000});
+  CHECK(config.timeouts.response == Duration{90000});
   CHECK(config.shutdown.delay == Duration{1000});
   CHECK(config.shutdown.drain_timeout == Duration{3600000});
   REQUIRE(config.admin.bind.has_value());
@@ -203,6 +205,7 @@ TEST_CASE("absent optional keys and sections take their documented defaults") {
   CHECK(config.limits.max_header_size == 16U * 1024);
   CHECK(config.timeouts.connect == Duration{5000});
   CHECK(config.timeouts.handshake == Duration{10000});
+  CHECK(config.timeouts.response == Duration{60000});
   CHECK(config.shutdown.delay == Duration{0});
   CHECK(config.shutdown.drain_timeout == Duration{30000});
   CHECK_FALSE(config.admin.bind.has_value());
