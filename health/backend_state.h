@@ -26,6 +26,12 @@ struct BackendStats {
   std::array<std::atomic<uint64_t>, 3> upgrades{};  // ok, rejected, error
   std::array<std::atomic<uint64_t>, kHandshakeSlots> handshake_buckets{};  // non-cumulative
   std::atomic<uint64_t> handshake_ns{0};  // sum of the observed handshake times
+  // Plain HTTP requests this backend got, by the final status class sent to the client (1xx..5xx;
+  // ringway's own 502/504 for it included).
+  std::array<std::atomic<uint64_t>, 5> http_requests{};
+  // Requests of a pool with an affinity cookie that this backend served, by what their cookie
+  // said: hit, miss, invalid, renewed (http::AffinityResult). Summed per pool for /metrics.
+  std::array<std::atomic<uint64_t>, 4> affinity{};
 };
 
 struct BackendState {

@@ -9,6 +9,7 @@
 #include "health/passive.h"
 #include "health/probe_wire.h"
 #include "health/rise_fall.h"
+#include "proxy/http/proxy_header.h"
 #include "proxy/http/request_head.h"
 #include "proxy/http/response_head.h"
 
@@ -126,6 +127,7 @@ struct Checker::Attempt {
       fail(connect_reason(status));
       return;
     }
+    send_proxy_header();
     switch (type) {
       case conf::CheckType::Tcp:
         succeed();
@@ -296,6 +298,7 @@ struct Checker::Attempt {
 
   const std::string& probe_host() const;
   const std::string& probe_path() const;
+  void send_proxy_header();
   void report(bool ok, std::string reason);
 
   void close() {
@@ -387,6 +390,16 @@ struct Checker::Probe {
 const std::string& Checker::Attempt::probe_host() const { return probe->target.host; }
 const std::string& Checker::Attempt::probe_path() const { return probe->check.path; }
 
+// A LOCAL header: the check is ringway's own connection, not a client's. A tcp check sends it too
+// (then closes), so that such a backend does not log every check as a broken header.
+void Checker::Attempt::send_proxy_header() {
+  switch (probe->target.send_proxy) {
+    case conf::SendProxy::Off: return;
+    case conf::SendProxy::V1: send(proxyproto::encode_proxy_v1_unknown()); return;
+    case conf::SendProxy::V2: send(proxyproto::encode_proxy_v2_local()); return;
+  }
+}
+
 void Checker::Attempt::report(bool ok, std::string reason) {
   if (probe == nullptr) return;
   Probe* p = probe;
@@ -427,6 +440,7 @@ void Checker::apply(std::vector<ProbeTarget> targets) {
       if (same_check(probe->check, *t.check) && same_address(probe->target.address, t.address) &&
           probe->target.state == t.state) {
         probe->target.host = t.host;
+        probe->target.send_proxy = t.send_proxy;
         next.emplace(key, probe);
         continue;
       }

@@ -34,6 +34,9 @@ struct ProbeTarget {
   std::shared_ptr<BackendState> state;
   std::optional<conf::HealthCheck> check;  // none: no active checks, the backend is assumed up
   bool passive = false;                    // the pool has passive ejection
+  // The pool's send_proxy_protocol: checks send a LOCAL header first (HAProxy's check-send-proxy),
+  // since a backend that requires the header would refuse a check without one.
+  conf::SendProxy send_proxy = conf::SendProxy::Off;
 };
 
 // Every backend of a running configuration (proxy's Runtime: pools -> backends with config, state,
@@ -45,7 +48,7 @@ std::vector<ProbeTarget> targets_of(const RuntimeT& runtime) {
     for (const auto& backend : pool->backends) {
       out.push_back(ProbeTarget{pool->config->name, backend->config->name, backend->address,
                                 backend->config->address.text, backend->state, pool->config->health_check,
-                                pool->config->passive.has_value()});
+                                pool->config->passive.has_value(), pool->config->send_proxy_protocol});
     }
   }
   return out;

@@ -20,7 +20,7 @@ void count(metrics::WorkerMetrics& m, const ConnectionRecord& r) {
   // A backend that was connected but did not upgrade: it refused (its answer was relayed), or its
   // answer was not a valid upgrade (invalid HTTP, a bad accept key, closed, or none in time). The
   // successful upgrades were counted at the 101 (metrics::note_upgrade).
-  if (r.backend_state == nullptr || r.status == 101) return;
+  if (r.tcp || r.backend_state == nullptr || r.status == 101) return;  // tcp mode has no upgrades
   metrics::UpgradeResult result{};
   switch (r.reason) {
     case CloseReason::Rejected: result = metrics::UpgradeResult::Rejected; break;
@@ -84,12 +84,13 @@ void connection_ended(metrics::WorkerMetrics& metrics, const ConnectionRecord& r
   if constexpr (!metrics::kEnabled) return;  // RINGWAY_METRICS=0: neither counts nor a line
   count(metrics, r);
   // A bare connect (nothing sent, nothing answered) has no line: probes would drown the log.
-  if (r.status == 0 && r.reason == CloseReason::ClientClosed && r.path.empty()) return;
+  if (!r.tcp && r.status == 0 && r.reason == CloseReason::ClientClosed && r.path.empty()) return;
   const uint64_t start = r.marks.accepted_ns;
   const int code = close_code(r);
   log::info("connection closed",
             {{"client", std::string(r.client)},
              {"listener", std::string(r.listener)},
+             {"mode", r.tcp ? "tcp" : "http"},
              {"pool", std::string(r.pool)},
              {"backend", std::string(r.backend)},
              {"path", std::string(r.path)},
@@ -104,6 +105,29 @@ void connection_ended(metrics::WorkerMetrics& metrics, const ConnectionRecord& r
              {"closed_by", closed_by(r)},
              {"ringway_reason", ringway_reason(r)},
              {"reason", to_string(r.reason)}});
+}
+
+void http_request_done(metrics::WorkerMetrics& metrics, const HttpRequestRecord& r) {
+  if constexpr (!metrics::kEnabled) return;
+  if (r.status >= 100 && r.status <= 599) {
+    const size_t status_class = static_cast<size_t>(r.status / 100 - 1);
+    if (r.backend_state != nullptr) {
+      r.backend_state->stats.http_requests[status_class].fetch_add(1, std::memory_order_relaxed);
+    } else {
+      metrics.http_local[status_class].add(1);
+    }
+  }
+  log::info("http request",
+            {{"client", std::string(r.client)},
+             {"listener", std::string(r.listener)},
+             {"pool", std::string(r.pool)},
+             {"backend", std::string(r.backend)},
+             {"method", std::string(r.method)},
+             {"path", std::string(r.path)},
+             {"status", std::to_string(r.status)},
+             {"bytes_in", std::to_string(r.bytes_in)},
+             {"bytes_out", std::to_string(r.bytes_out)},
+             {"duration_ms", millis(r.ended_ns >= r.started_ns ? r.ended_ns - r.started_ns : 0)}});
 }
 
 }  // namespace ringway::access

@@ -6,6 +6,8 @@
 // that never sent a byte of a request head is not logged (load-balancer probes), but it is counted.
 // Fields:
 //   client, listener, pool, backend, path   who and where ("" when not known yet)
+//   mode           http | tcp: the listener's mode (a tcp line has no path, status 0, no
+//                  messages and no close code; its bytes are every byte relayed)
 //   status         sent to the client: 101, ringway's error status, or the backend's refusal
 //   handshake_ms   accept to the 101 relayed ("" without a 101); duration_ms: accept to the end
 //   bytes_in/out, messages_in/out   from the client (in) and from the backend (out): WebSocket
@@ -30,6 +32,7 @@ namespace ringway::access {
 struct ConnectionRecord {
   std::string_view client;
   std::string_view listener;
+  bool tcp = false;  // a mode: tcp listener: every such connection is logged (no bare-connect skip)
   std::string_view pool;
   std::string_view backend;  // "" unless a backend was connected
   std::string_view path;
@@ -60,5 +63,29 @@ const char* closed_by(const ConnectionRecord& record);
 const char* ringway_reason(const ConnectionRecord& record);
 // The first Close frame's code (ringway's own when it started the end); -1 when there was none.
 int close_code(const ConnectionRecord& record);
+
+// One plain HTTP request (not an upgrade) through an http listener: its own line, message
+// "http request", besides the connection's line when the connection ends. Fields: client, listener,
+// pool, backend ("" when no backend got the request), method, path, status (0: no response was
+// sent, e.g. the client left), bytes_in (request body bytes forwarded), bytes_out (response bytes
+// sent, heads included), duration_ms (the request head complete to the response written).
+struct HttpRequestRecord {
+  std::string_view client;
+  std::string_view listener;
+  std::string_view pool;
+  std::string_view backend;
+  health::BackendState* backend_state = nullptr;  // with `backend`
+  std::string_view method;
+  std::string_view path;
+  int status = 0;
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+  uint64_t started_ns = 0;
+  uint64_t ended_ns = 0;
+};
+
+// Counts the request in ringway_http_requests_total (on its backend, or as ringway's own answer)
+// and writes its line.
+void http_request_done(metrics::WorkerMetrics& metrics, const HttpRequestRecord& record);
 
 }  // namespace ringway::access

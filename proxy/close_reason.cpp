@@ -26,6 +26,7 @@ const char* to_string(CloseReason reason) {
     case CloseReason::TooManyPerIp: return "too_many_per_ip";
     case CloseReason::Tls: return "tls";
     case CloseReason::BackendTls: return "backend_tls";
+    case CloseReason::ProxyProtocol: return "proxy_protocol";
     case CloseReason::LingerTimeout: return "linger_timeout";
   }
   return "unknown";

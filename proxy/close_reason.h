@@ -16,18 +16,20 @@ enum class CloseReason : uint8_t {
   NoBackend,           // 503
   ConnectFailed,       // 502 after every candidate failed
   BadUpstreamResponse, // the backend's answer was not valid HTTP or its 101 had a bad accept key
-  UpstreamTimeout,     // the backend did not answer the upgrade in time: 504
+  UpstreamTimeout,     // the backend did not answer the upgrade (or a plain request) in time: 504
   Rejected,            // the backend answered with a non-101 status, relayed
   Protocol,            // a peer broke RFC 6455: 1002 to the client
   TooBig,              // a message over websocket.max_message_size: 1009
   Overloaded,          // limits.max_connections: 503
   Shutdown,            // graceful shutdown: 1001
   RateLimited,         // websocket.messages_per_second exceeded: 1008
-  IdleTimeout,         // websocket.idle_timeout: no frame either way: 1001
+  IdleTimeout,         // websocket.idle_timeout: no frame either way: 1001; or an idle keep-alive
+                       // HTTP connection (timeouts.handshake without a next request)
   PingTimeout,         // websocket.ping_interval: the client did not answer ringway's Ping
   TooManyPerIp,        // limits.max_connections_per_ip: 429
   Tls,                 // the TLS handshake with the client failed (or timed out)
   BackendTls,          // the TLS handshake with the backend failed: 502
+  ProxyProtocol,       // listeners[].proxy_protocol: a missing, malformed or late PROXY header
   LingerTimeout,       // a peer did not finish the close within the grace period
 };
 

@@ -2,22 +2,30 @@
 // established, idle WebSocket holds no buffers.
 #pragma once
 
+#include <sys/socket.h>
 #include <uv.h>
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "proxy/http/affinity_cookie.h"
 #include "proxy/http/request_head.h"
 #include "proxy/http/response_head.h"
 
 namespace ringway {
 
 struct HandshakeState {
+  // The client's address and port: the socket's peer, or the source a PROXY header named.
+  sockaddr_storage client_address{};
+  std::string proxy_header;    // a PROXY header split over reads, until complete (then released)
   std::string head;            // the client's bytes: its head, then anything pipelined after it
   http::HeadParse parse;       // views into `head` (never appended to once complete)
   std::string key;             // Sec-WebSocket-Key, for checking the backend's accept key
   std::string backend_head;    // the head forwarded to the backend
+  // Complete header lines (each ending in CRLF) added to the response head the client gets for
+  // this request, a plain response or a 101 (Session::response_head_for_client), e.g. Set-Cookie.
+  std::string extra_response_headers;
   std::vector<uint8_t> usable; // per backend of the pool: may still be tried by this request
   uint32_t attempts_left = 0;
   uint32_t attempts_made = 0;
@@ -26,6 +34,7 @@ struct HandshakeState {
   uv_connect_t connect_req{};
   http::ResponseParser response;
   std::string response_bytes;  // the backend's answer until its head is complete
+  http::AffinityLookup affinity;  // what the request's affinity cookie said (session_affinity.cpp)
 };
 
 }  // namespace ringway

@@ -100,6 +100,7 @@ bool error_kind_for(CloseReason reason, ErrorKind& kind) {
     case CloseReason::RateLimited: kind = ErrorKind::RateLimited; return true;
     case CloseReason::Tls: kind = ErrorKind::Tls; return true;
     case CloseReason::BackendTls: kind = ErrorKind::ConnectFailed; return true;
+    case CloseReason::ProxyProtocol: kind = ErrorKind::BadRequest; return true;  // closed_total tells them apart
     default: return false;
   }
 }

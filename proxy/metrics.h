@@ -63,6 +63,10 @@ inline constexpr std::array<const char*, kErrorKinds> kErrorKindNames{
 enum class UpgradeResult : uint8_t { Ok, Rejected, Error };
 inline constexpr std::array<const char*, 3> kUpgradeResultNames{"ok", "rejected", "error"};
 
+// ringway_http_requests_total{code_class}: plain HTTP requests by final status class; the slots of
+// health::BackendStats::http_requests and WorkerMetrics::http_local.
+inline constexpr std::array<const char*, 5> kStatusClassNames{"1xx", "2xx", "3xx", "4xx", "5xx"};
+
 // Who sent a Close frame: one of the peers, or ringway itself (1001, 1002, 1009, 1012).
 enum class Side : uint8_t { Client, Backend, Ringway };
 inline constexpr size_t kSides = 3;
@@ -125,6 +129,9 @@ struct WorkerMetrics {
   std::array<Counter, kCloseReasons> closed;  // finished connections by CloseReason
   std::array<Counter, 2> go_away;             // connections told to go away: drain, shutdown
   Counter failovers;                          // Close 1012 sent: the backend vanished
+  // Plain HTTP requests that ringway answered itself before any backend got them (400 bad body
+  // framing, 405, 502 connect failed, 503), by status class: exposed with pool="" and backend="".
+  std::array<Counter, kStatusClassNames.size()> http_local;
 };
 
 // Watches one relay direction's frames (the relay's FlowSink derives from it): counts messages,

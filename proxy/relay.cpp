@@ -45,7 +45,7 @@ void Session::FlowSink::on_frame_end(const ws::FrameHeader& header, bool message
 
 void Session::begin_relay(size_t response_head_end) {
   HandshakeState& hs = *handshake_;
-  uv_timer_stop(&timer_);
+  stop_timer();
   phase_ = Phase::Relaying;
   status_sent_ = 101;
   metrics::note_upgrade(marks_, *pool_->backends[backend_index_]->state, uv_hrtime());
@@ -55,12 +55,15 @@ void Session::begin_relay(size_t response_head_end) {
   const uint8_t rsv = ws::rsv_bits_for_extensions(hs.response.extensions_header());
   c2b_.tracker.allow_rsv(rsv);
   b2c_.tracker.allow_rsv(rsv);
+  // The backend's 101 goes on unchanged, but for the affinity cookie's Set-Cookie when one is due.
+  hs.extra_response_headers += affinity_header_lines();
+  const std::string head = response_head_for_client(std::string_view(response).substr(0, response_head_end), {});
   handshake_.reset();  // an established WebSocket keeps no handshake buffers
 
   const auto* bytes = reinterpret_cast<const uint8_t*>(response.data());
   uv_read_start(stream(&client_), SessionCallbacks::alloc, SessionCallbacks::client_read);
   // The backend is already being read (its answer came that way).
-  if (!write_through(b2c_, std::span(bytes, response_head_end))) return;
+  if (!write_through(b2c_, std::span(reinterpret_cast<const uint8_t*>(head.data()), head.size()))) return;
   relay_bytes(b2c_, std::span(bytes + response_head_end, response.size() - response_head_end));
   if (phase_ != Phase::Relaying) return;
   relay_bytes(c2b_, std::span(reinterpret_cast<const uint8_t*>(pipelined.data()), pipelined.size()));
@@ -86,6 +89,10 @@ void Session::on_relay_read(Flow& flow, ssize_t nread, const uv_buf_t* buf) {
 }
 
 void Session::relay_bytes(Flow& flow, std::span<const uint8_t> bytes) {
+  if (flow.raw) {
+    relay_raw(flow, bytes);  // mode: tcp, no frames (tcp_session.cpp)
+    return;
+  }
   while (!bytes.empty() && phase_ == Phase::Relaying) {
     if (flow.violated) return;  // a broken stream: nothing more from it is looked at
     size_t take = bytes.size();
@@ -139,7 +146,7 @@ bool Session::write_raw(Flow& flow, std::span<const uint8_t> bytes) {
   if (written == UV_EAGAIN) written = 0;
   if (written < 0) {
     on_write_failed(flow);
-    return phase_ == Phase::Relaying;
+    return phase_ == Phase::Relaying || phase_ == Phase::Exchanging;
   }
   if (static_cast<size_t>(written) == bytes.size()) return true;
   if (!flow.out) flow.out = std::make_unique<PendingWrite>();
@@ -153,7 +160,7 @@ bool Session::write_raw(Flow& flow, std::span<const uint8_t> bytes) {
   if (rc != 0) {
     flow.writing = false;
     on_write_failed(flow);
-    return phase_ == Phase::Relaying;
+    return phase_ == Phase::Relaying || phase_ == Phase::Exchanging;
   }
   if (!flow.eof) uv_read_stop(stream(flow.from));  // backpressure: wait for the peer
   return true;
@@ -161,7 +168,8 @@ bool Session::write_raw(Flow& flow, std::span<const uint8_t> bytes) {
 
 void Session::on_flow_written(Flow& flow, int status) {
   flow.writing = false;
-  if (phase_ != Phase::Relaying) return;  // UV_ECANCELED while closing, or already ending
+  // UV_ECANCELED while closing, or already ending (plain HTTP uses the flows too: http_exchange.cpp)
+  if (phase_ != Phase::Relaying && phase_ != Phase::Exchanging) return;
   if (status < 0) {
     on_write_failed(flow);
     return;
@@ -175,6 +183,10 @@ void Session::on_flow_written(Flow& flow, int status) {
     if (flow.writing) return;
   }
   flow.out.reset();  // release: no buffer and no request while idle
+  if (phase_ == Phase::Exchanging) {
+    on_exchange_written(flow);  // it knows which side may be read again
+    return;
+  }
   resume_reading(flow);
   if (flow.shutdown_wanted) shutdown_write(flow);
   maybe_finish();
@@ -187,6 +199,10 @@ void Session::resume_reading(Flow& flow) {
 }
 
 void Session::on_write_failed(Flow& flow) {
+  if (phase_ == Phase::Exchanging) {
+    on_exchange_write_failed(flow);
+    return;
+  }
   if (flow.to == &client_) {
     close(CloseReason::ClientError);
     return;
@@ -197,6 +213,10 @@ void Session::on_write_failed(Flow& flow) {
 
 // `from` of this flow ended: EOF (status UV_EOF) or an error such as a reset.
 void Session::on_flow_ended(Flow& flow, int status) {
+  if (flow.raw) {
+    on_raw_flow_ended(flow, status);  // mode: tcp: no Close frames, a FIN or a reset (tcp_session.cpp)
+    return;
+  }
   if (flow.eof) return;
   flow.eof = true;
   uv_read_stop(stream(flow.from));
@@ -273,7 +293,14 @@ void Session::on_protocol_violation(Flow& flow, ws::FrameError error) {
 void Session::go_away() {
   metrics::note_go_away(worker_.metrics(), marks_, !worker_.accepting());  // listeners closed: shutdown
   going_away_ = true;
-  if (phase_ != Phase::Relaying) return;  // begin_relay calls back once the upgrade completes
+  if (tcp_mode_) {
+    go_away_at(uv_now(worker_.loop()));  // not normally paced (Worker gives the deadline): a FIN now
+    return;
+  }
+  if (phase_ != Phase::Relaying) {
+    http_go_away();  // plain HTTP: Connection: close, or an idle keep-alive connection ends now
+    return;  // an upgrade in progress: begin_relay calls back once it completes
+  }
   if (reason_ == CloseReason::None) reason_ = CloseReason::Shutdown;
   send_close(b2c_, 1001, "going away");
   send_close(c2b_, 1001, "going away");
@@ -335,6 +362,10 @@ void Session::shutdown_write(Flow& flow) {
 }
 
 void Session::start_close_grace() {
+  if (tcp_mode_) {
+    start_tcp_grace();  // shares the timer with the drain deadline (tcp_session.cpp)
+    return;
+  }
   if (grace_armed_) return;
   grace_armed_ = true;
   arm_timer(TimerPurpose::Linger, kCloseGraceMs);

@@ -44,6 +44,21 @@ bool host_matches(std::string_view pattern, std::string_view host) {
   return iequals(pattern, host);
 }
 
+// The pool's cookie table, over its backends as built (discovered ones included), by name.
+std::unique_ptr<const http::AffinityCookie> build_affinity(const PoolRuntime& pool) {
+  const conf::AffinityCookie& c = *pool.config->affinity_cookie;
+  http::AffinityCookie::Options options;
+  options.name = c.name;
+  options.path = c.path;
+  options.max_age_seconds = static_cast<uint64_t>(c.max_age.count() / 1000);
+  options.same_site = c.same_site;
+  options.key = c.secret.empty() ? http::process_affinity_key() : c.secret;
+  std::vector<std::string_view> names;
+  names.reserve(pool.backends.size());
+  for (const auto& backend : pool.backends) names.push_back(backend->config->name);
+  return std::make_unique<const http::AffinityCookie>(std::move(options), pool.config->name, names);
+}
+
 }  // namespace
 
 size_t PoolRuntime::backend_index(std::string_view name) const {
@@ -154,6 +169,7 @@ std::shared_ptr<Runtime> build_runtime(std::shared_ptr<const conf::Config> confi
       }
       pool->backends.push_back(std::move(backend));
     }
+    if (pool_config.affinity_cookie) pool->affinity = build_affinity(*pool);
     runtime->pools.push_back(std::move(pool));
   }
 

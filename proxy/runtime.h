@@ -18,6 +18,7 @@
 #include "conf/discovery.h"
 #include "health/backend_state.h"
 #include "lb/selector.h"
+#include "proxy/http/affinity_cookie.h"
 
 namespace ringway {
 namespace tls {
@@ -56,6 +57,9 @@ struct PoolRuntime {
   // The backends expanded from `discover: dns` entries (BackendRuntime::config points here).
   std::vector<std::unique_ptr<conf::Backend>> discovered;
   std::shared_ptr<const tls::ClientTlsContext> backend_tls;  // null: plain TCP to the backends
+  // pools[].affinity_cookie: each backend's cookie value, for lookups at the request head; null
+  // when the pool has none.
+  std::unique_ptr<const http::AffinityCookie> affinity;
 
   explicit PoolRuntime(lb::SelectionTable t) : table(std::move(t)) {}
   size_t backend_index(std::string_view name) const;  // npos when absent

@@ -10,6 +10,7 @@
 #include "lb/selector.h"
 #include "proxy/access_log.h"
 #include "proxy/handshake_state.h"
+#include "proxy/http_exchange.h"
 #include "proxy/tls/tls_session.h"
 #include "proxy/client_policy.h"
 #include "proxy/log.h"
@@ -29,11 +30,11 @@ Session::Session(Worker& worker, ListenerState& listener, std::shared_ptr<const 
     : worker_(worker),
       listener_(listener),
       runtime_(std::move(runtime)),
+      listener_runtime_(listener.runtime),
       c2b_(ws::Direction::ClientToServer, runtime_->config->websocket.max_message_size),
       b2c_(ws::Direction::ServerToClient, runtime_->config->websocket.max_message_size) {
   client_.data = this;
   backend_.data = this;
-  timer_.data = this;
   c2b_.from = b2c_.to = &client_;
   c2b_.to = b2c_.from = &backend_;
   c2b_.sink.flow = &c2b_;
@@ -44,15 +45,17 @@ Session::Session(Worker& worker, ListenerState& listener, std::shared_ptr<const 
   b2c_.peer = &c2b_;
   c2b_.sink.attach(worker_.metrics(), metrics::Dir::ClientToBackend);
   b2c_.sink.attach(worker_.metrics(), metrics::Dir::BackendToClient);
+  tcp_mode_ = listener_.runtime->config->mode == conf::ListenerMode::Tcp;
+  c2b_.raw = b2c_.raw = tcp_mode_;
 }
 
-Session::~Session() = default;
+// Cancelled by close() already; a session freed another way must not stay in the worker's wheel.
+Session::~Session() { stop_timer(); }
 
 bool Session::accept(uv_stream_t* server) {
   uv_loop_t* loop = worker_.loop();
   uv_tcp_init(loop, &client_);
-  uv_timer_init(loop, &timer_);
-  open_handles_ = 2;
+  open_handles_ = 1;  // client_ (its timer is an entry in the worker's wheel, not a handle)
   started_ms_ = uv_now(loop);
   marks_.accepted_ns = uv_hrtime();
   worker_.session_started(*this);
@@ -72,38 +75,71 @@ bool Session::accept(uv_stream_t* server) {
 
   if (listener_.runtime->tls) client_tls_ = std::make_unique<tls::TlsSession>(listener_.runtime->tls);
   handshake_ = std::make_unique<HandshakeState>();
+  handshake_->client_address = peer;
   const uint64_t limit = runtime_->config->limits.max_connections;
   if (limit != 0 && worker_.session_count() > limit) {
     reject(503, "too many connections", CloseReason::Overloaded);
     return true;
   }
+  if (listener_.runtime->config->proxy_protocol) {
+    read_proxy_header();  // proxy_header_io.cpp: admit_client() once the header named the client
+    return true;
+  }
+  admit_client();
+  return true;
+}
+
+// limits.max_connections_per_ip counts the client's address (behind a PROXY header, the one the
+// header named), then the client's own protocol starts.
+void Session::admit_client() {
   const uint64_t per_ip = runtime_->config->limits.max_connections_per_ip;
   if (per_ip != 0) {
     if (!worker_.admit_ip(client_ip_, per_ip)) {
       reject(429, "too many connections from this address", CloseReason::TooManyPerIp);
-      return true;
+      return;
     }
     counted_per_ip_ = true;
+  }
+  begin_client_protocol();
+}
+
+void Session::begin_client_protocol() {
+  if (tcp_mode_) {
+    begin_tcp();  // tcp_session.cpp
+    return;
   }
   phase_ = Phase::ReadingHead;
   arm_timer(TimerPurpose::Handshake, runtime_->config->timeouts.handshake.count());
   uv_read_start(reinterpret_cast<uv_stream_t*>(&client_), SessionCallbacks::alloc,
                 SessionCallbacks::client_read);
-  return true;
 }
 
+// One timer per session, an entry of the worker's wheel (proxy/timer_wheel.h): its purpose says
+// what expiry means. Never armed once closed: the entry must be out of the wheel before the
+// session frees itself.
 void Session::arm_timer(TimerPurpose purpose, uint64_t timeout_ms) {
+  if (phase_ == Phase::Closed) return;
   timer_purpose_ = purpose;
-  uv_timer_start(&timer_, SessionCallbacks::timer, timeout_ms, 0);
+  worker_.timers().arm(*this, timeout_ms, SessionCallbacks::timer);
 }
+
+void Session::stop_timer() { worker_.timers().cancel(*this); }
 
 void Session::on_timer() {
   switch (timer_purpose_) {
     case TimerPurpose::Handshake:
+      if (phase_ == Phase::ReadingProxyHeader) {
+        fail_proxy_header("PROXY header not received in time");
+        return;
+      }
       if (client_tls_ && !client_tls_->handshake_done()) {
         // No TLS session to answer in: a stalled TLS handshake is simply dropped.
         log::info("tls handshake timed out", {{"client", client_ip_}, {"listener", listener_.name}});
         close(CloseReason::Tls);
+        return;
+      }
+      if (http_requests_ > 0 && handshake_->head.empty()) {
+        close(CloseReason::IdleTimeout);  // keep-alive: an idle client asked for nothing, no 408
         return;
       }
       reject(408, "request head not received in time", CloseReason::HandshakeTimeout);
@@ -112,7 +148,7 @@ void Session::on_timer() {
       on_connect_failed(UV_ETIMEDOUT);
       return;
     case TimerPurpose::Response:
-      reject(504, "backend did not answer the upgrade in time", CloseReason::UpstreamTimeout);
+      reject(504, "backend did not answer in time", CloseReason::UpstreamTimeout);
       return;
     case TimerPurpose::Linger:
       close(reason_ == CloseReason::None ? CloseReason::LingerTimeout : reason_);
@@ -120,14 +156,24 @@ void Session::on_timer() {
     case TimerPurpose::Policy:
       on_policy_timer();
       return;
+    case TimerPurpose::Tcp:
+      on_tcp_timer();
+      return;
   }
 }
 
 void Session::on_client_read(ssize_t nread, const uv_buf_t* buf) {
   if (nread == 0) return;
+  if (tcp_mode_) {
+    on_tcp_client_read(nread, buf);
+    return;
+  }
   switch (phase_) {
     case Phase::Relaying:
       on_relay_read(c2b_, nread, buf);
+      return;
+    case Phase::Exchanging:
+      on_exchange_client_read(nread, buf);
       return;
     case Phase::ReadingHead:
       if (nread < 0) {
@@ -183,9 +229,13 @@ void Session::handle_head() {
   // The head is complete: stop reading (pipelined bytes stay in hs.head, then in the kernel) until
   // the backend has accepted the upgrade.
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&client_));
-  uv_timer_stop(&timer_);
+  stop_timer();
   const http::RequestHead& head = hs.parse.head;
   target_.assign(head.target);
+  if (!http::wants_websocket(head)) {
+    handle_plain_head();  // plain HTTP (http_exchange.cpp)
+    return;
+  }
 
   const http::UpgradeVerdict verdict = http::validate_upgrade(head);
   if (verdict.status == 426) {
@@ -198,20 +248,43 @@ void Session::handle_head() {
   }
   hs.key.assign(verdict.key);
 
-  const ListenerRuntime* listener = listener_.runtime;
-  pool_ = listener->route(head.host(), head.target);
+  uint64_t key_hash = 0;
+  if (!route_request(head, key_hash)) return;
+  hs.backend_head = http::build_backend_head(head, client_ip_, client_tls_ ? "https" : "http");
+  begin_connecting(key_hash);
+}
+
+// Upgrades and plain requests alike: the pool (404 when no route matches), its affinity cookie,
+// and the hash of its hash_key.
+bool Session::route_request(const http::RequestHead& head, uint64_t& key_hash) {
+  const PoolRuntime* pool = listener_runtime_->route(head.host(), head.target);
+  if (pool != pool_ && backend_open_) {
+    // A kept backend connection of another pool (a previous plain request): released while pool_
+    // still names its pool.
+    release_backend();
+    close_backend_handle();
+  }
+  pool_ = pool;
   if (pool_ == nullptr) {
     reject(404, "no route for this host and path", CloseReason::NoBackend);
-    return;
+    return false;
   }
   const lb::RequestKeySource source{client_ip_, head.target, head.headers};
-  hs.key_hash = lb::hash_bytes(lb::extract_hash_key(pool_->config->hash_key, source));
+  read_affinity(head.headers);
+  key_hash = lb::hash_bytes(lb::extract_hash_key(pool_->config->hash_key, source));
+  return true;
+}
+
+// Both modes pick and connect the same way from here: consistent hashing of `key_hash` over the
+// pool's usable backends (bounded loads included), `connect_retries` further candidates.
+void Session::begin_connecting(uint64_t key_hash) {
+  HandshakeState& hs = *handshake_;
+  hs.key_hash = key_hash;
   hs.usable.assign(pool_->backends.size(), 1);
   for (size_t i = 0; i < pool_->backends.size(); ++i) {
     hs.usable[i] = pool_->backends[i]->state->usable(uv_now(worker_.loop())) ? 1 : 0;
   }
   hs.attempts_left = 1 + pool_->config->connect_retries;
-  hs.backend_head = http::build_backend_head(head, client_ip_, client_tls_ ? "https" : "http");
   phase_ = Phase::Connecting;
   start_connect();
 }
@@ -222,8 +295,7 @@ void Session::start_connect() {
     reject(502, "every backend connect failed", CloseReason::ConnectFailed);
     return;
   }
-  const lb::LiveView live{hs.usable, pool_->active, pool_->config->balance_factor};
-  const std::optional<uint32_t> pick = pool_->table.pick(hs.key_hash, live);
+  const std::optional<uint32_t> pick = choose_backend();  // the cookie's backend, else the hash's
   if (!pick) {
     if (hs.attempts_made == 0) {
       reject(503, "no backend available", CloseReason::NoBackend);
@@ -232,9 +304,14 @@ void Session::start_connect() {
     }
     return;
   }
+  if (backend_open_) {
+    keep_or_drop_backend(*pick);  // left by a previous plain request: reused, or closed first
+    return;
+  }
   backend_index_ = *pick;
   --hs.attempts_left;
   ++hs.attempts_made;
+  backend_dead_ = false;
   uv_tcp_init(worker_.loop(), &backend_);
   backend_open_ = true;
   ++open_handles_;
@@ -255,18 +332,36 @@ void Session::on_connected(int status) {
     on_connect_failed(status);
     return;
   }
-  uv_timer_stop(&timer_);
+  stop_timer();
   uv_tcp_nodelay(&backend_, 1);
   pool_->backends[backend_index_]->state->active.fetch_add(1, std::memory_order_relaxed);
   counted_on_backend_ = true;
   backend_connected_ = true;
   phase_ = Phase::AwaitingResponse;
+  if (pool_->config->send_proxy_protocol != conf::SendProxy::Off) {
+    write_to(&backend_, proxy_header_for_backend());  // raw, before a ClientHello and the head
+  }
   if (pool_->backend_tls) {
     // A fresh TLS client per attempt; the head waits inside it until the handshake is done.
     const BackendRuntime& backend = *pool_->backends[backend_index_];
     backend_tls_ = std::make_unique<tls::TlsSession>(*pool_->backend_tls, backend.config->address.host);
     backend_tls_eof_ = false;
     flush_tls(&backend_);  // the ClientHello
+  }
+  if (tcp_mode_) {
+    // No head to send: the relay starts now, or once the backend's TLS handshake is done.
+    if (!backend_tls_) {
+      begin_tcp_relay();
+      return;
+    }
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&backend_), SessionCallbacks::alloc,
+                  SessionCallbacks::backend_read);
+    arm_timer(TimerPurpose::Response, runtime_->config->timeouts.handshake.count());
+    return;
+  }
+  if (exchange_) {
+    begin_exchange();  // a plain request: head and body through the flows (http_exchange.cpp)
+    return;
   }
   send_plain(&backend_, handshake_->backend_head);  // a copy: a TLS failure retries another backend
   uv_read_start(reinterpret_cast<uv_stream_t*>(&backend_), SessionCallbacks::alloc,
@@ -276,7 +371,7 @@ void Session::on_connected(int status) {
 
 void Session::on_connect_failed(int status) {
   HandshakeState& hs = *handshake_;
-  uv_timer_stop(&timer_);
+  stop_timer();
   BackendRuntime& backend = *pool_->backends[backend_index_];
   backend.state->connect_failures.fetch_add(1, std::memory_order_relaxed);
   log::warn("backend connect failed", {{"pool", pool_->config->name},
@@ -310,6 +405,10 @@ void Session::on_backend_closed() {
 
 void Session::on_backend_read(ssize_t nread, const uv_buf_t* buf) {
   if (nread == 0) return;
+  if (tcp_mode_) {
+    on_tcp_backend_read(nread, buf);
+    return;
+  }
   switch (phase_) {
     case Phase::Relaying:
       on_relay_read(b2c_, nread, buf);
@@ -317,6 +416,12 @@ void Session::on_backend_read(ssize_t nread, const uv_buf_t* buf) {
     case Phase::AwaitingResponse:
     case Phase::ForwardingAnswer:
       on_backend_answer(nread, buf);
+      return;
+    case Phase::Exchanging:
+      on_exchange_backend_read(nread, buf);
+      return;
+    case Phase::ReadingHead:
+      if (backend_open_) on_idle_backend_read(nread);  // kept from the previous plain request
       return;
     default:
       return;  // Lingering or closing: the backend's bytes have nowhere to go
@@ -376,7 +481,7 @@ void Session::on_backend_answer(ssize_t nread, const uv_buf_t* buf) {
     case http::ResponseParser::State::MessageDone: {
       // A non-101 answer: the client gets it exactly as sent, then the connection ends. Pipelined
       // client bytes are never sent to this backend.
-      uv_timer_stop(&timer_);
+      stop_timer();
       phase_ = Phase::ForwardingAnswer;
       reason_ = CloseReason::Rejected;
       status_sent_ = hs.response.status_code();  // the backend's refusal, relayed
@@ -398,7 +503,16 @@ void Session::finish_answer() {
 
 void Session::reject(int status, std::string_view reason, CloseReason why, std::string_view extra_headers) {
   if (phase_ == Phase::Closed || phase_ == Phase::Lingering) return;
+  if (tcp_mode_) {
+    refuse_tcp(reason, why);  // no HTTP to answer in: the client is simply closed
+    return;
+  }
+  if (exchange_ && exchange_->response_started) {
+    close(why);  // a plain response is under way: no second answer can follow, the end must do
+    return;
+  }
   status_sent_ = status;
+  end_http_request(status);  // a plain request's own line (no-op for an upgrade)
   log::info("request rejected", {{"client", client_ip_},
                                  {"listener", listener_.name},
                                  {"status", std::to_string(status)},
@@ -446,8 +560,7 @@ void Session::close(CloseReason reason) {
   --listener_.active;
   if (counted_per_ip_) worker_.release_ip(client_ip_);
   log_end();
-  uv_timer_stop(&timer_);
-  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), SessionCallbacks::handle_closed);
+  stop_timer();
   if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&client_))) {
     uv_close(reinterpret_cast<uv_handle_t*>(&client_), SessionCallbacks::handle_closed);
   }
@@ -456,13 +569,16 @@ void Session::close(CloseReason reason) {
 
 // The access-log line and the end-of-connection metrics (proxy/access_log.h).
 void Session::log_end() {
+  if (exchange_) end_http_request(exchange_->status);  // a plain request cut short
   const BackendRuntime* backend = backend_connected_ ? pool_->backends[backend_index_].get() : nullptr;
   access::ConnectionRecord r;
   r.client = client_ip_;
   r.listener = listener_.name;
+  r.tcp = tcp_mode_;
   r.pool = pool_ != nullptr ? std::string_view(pool_->config->name) : std::string_view();
   r.backend = backend != nullptr ? std::string_view(backend->config->name) : std::string_view();
-  r.backend_state = backend != nullptr ? backend->state.get() : nullptr;
+  // ringway_upgrades_total counts upgrades only: not a plain request's answer.
+  r.backend_state = backend != nullptr && !exchange_ ? backend->state.get() : nullptr;
   r.path = target_;
   r.status = status_sent_;
   r.reason = reason_;

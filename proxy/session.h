@@ -3,7 +3,9 @@
 // (both directions, frame-aware, with backpressure), then the close. Both sockets belong to the
 // worker loop for the whole life of the session; the object frees itself in the last close callback.
 //
-// Handshake: session.cpp. Relay: relay.cpp. Every end goes through close(CloseReason).
+// Handshake: session.cpp. Relay: relay.cpp. mode: tcp (no HTTP, raw relay, FIN at drain deadlines):
+// tcp_session.cpp. Plain HTTP requests (keep-alive, bodies through the same flows): http_exchange.cpp.
+// Every end goes through close(CloseReason).
 #pragma once
 
 #include <uv.h>
@@ -11,15 +13,19 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <optional>
 #include <string_view>
 #include <vector>
 
+#include "lb/hash_key.h"
 #include "proxy/close_reason.h"
 #include "proxy/metrics.h"
 #include "proxy/runtime.h"
 #include "proxy/session_list.h"
+#include "proxy/timer_wheel.h"
 #include "proxy/ws/frame_tracker.h"
 
 namespace ringway {
@@ -31,8 +37,14 @@ class TlsSession;
 }
 struct HandshakeState;
 struct SessionCallbacks;
+struct HttpExchange;
+namespace http {
+struct RequestHead;
+}
 
-class Session {
+// The session is its own entry in the worker's timer wheel (a private base, so that the wheel's
+// callback finds the session again without a pointer per session).
+class Session : private TimerWheel::Entry {
  public:
   Session(Worker& worker, ListenerState& listener, std::shared_ptr<const Runtime> runtime);
   ~Session();
@@ -47,6 +59,17 @@ class Session {
   // Ends the session now (idempotent): every way a session ends passes through here.
   void close(CloseReason reason);
 
+  // mode: tcp (tcp_session.cpp). Such a session is not paced by the worker: it is told the drain or
+  // shutdown deadline, keeps relaying until then, and then both peers get a FIN (the earliest
+  // deadline wins; a deadline already passed ends it now).
+  bool tcp_mode() const { return tcp_mode_; }
+  void go_away_at(uint64_t deadline_ms);
+  // Undrain: forget a deadline not reached yet. False when the session has already begun to end.
+  bool cancel_go_away();
+
+  // How long the peers have to finish a close handshake (or a half-close) before the cut.
+  static constexpr uint64_t kCloseGraceMs = 5000;
+
   // True when this session is connected to the backend with this state (by identity, whatever
   // configuration generation the session started under).
   bool uses_backend(const health::BackendState* state) const {
@@ -60,16 +83,19 @@ class Session {
   friend struct SessionCallbacks;
 
   enum class Phase : uint8_t {
+    ReadingProxyHeader,  // proxy_protocol: the PROXY header, before anything else (raw, before TLS)
     ReadingHead,       // accumulating the client's request head
+    ClientTls,         // tcp mode: the client's TLS handshake, before a backend is picked
     Connecting,        // trying backends
     AwaitingResponse,  // head forwarded, waiting for the backend's answer
     ForwardingAnswer,  // relaying a non-101 answer to the client, then the end
     Relaying,          // after the 101: WebSocket frames both ways
+    Exchanging,        // a plain HTTP request and its response in flight (http_exchange.cpp)
     Lingering,         // an error answer was sent; draining the client's input briefly
     Closed,
   };
 
-  enum class TimerPurpose : uint8_t { Handshake, Connect, Response, Linger, Policy };
+  enum class TimerPurpose : uint8_t { Handshake, Connect, Response, Linger, Policy, Tcp };
 
   struct Flow;
   struct PendingWrite {
@@ -111,11 +137,17 @@ class Session {
     uint8_t insert_size = 0;     // a frame of ringway's waiting for the next boundary
     std::unique_ptr<std::array<uint8_t, 2 + 8 + 4 + 125>> insert;  // allocated on first use
     uint64_t bytes = 0;
+    bool raw = false;            // tcp mode: bytes pass as they are, the tracker is never fed
     Flow(ws::Direction direction, uint64_t max_message) : tracker(direction, max_message) {}
   };
 
-  // Handshake (session.cpp).
+  // Handshake (session.cpp). begin_client_protocol: the client's own protocol starts (right after
+  // accept, or after a PROXY header): HTTP head reading, or the tcp relay's connect.
+  void begin_client_protocol();
+  void admit_client();
+  void begin_connecting(uint64_t key_hash);
   void arm_timer(TimerPurpose purpose, uint64_t timeout_ms);
+  void stop_timer();
   void on_timer();
   void on_client_read(ssize_t nread, const uv_buf_t* buf);
   void append_head_bytes(std::string_view bytes);
@@ -143,6 +175,11 @@ class Session {
   void shutdown_tls(uv_tcp_t* stream);
   void on_tls_failure(uv_tcp_t* stream);
 
+  // Affinity cookie (session_affinity.cpp).
+  void read_affinity(std::span<const lb::HeaderView> headers);
+  std::optional<uint32_t> affinity_pick() const;
+  std::string affinity_header_lines();
+
   // Relay (relay.cpp).
   void begin_relay(size_t response_head_end);
   void on_relay_read(Flow& flow, ssize_t nread, const uv_buf_t* buf);
@@ -159,6 +196,53 @@ class Session {
   void resume_reading(Flow& flow);
   void maybe_finish();
   void start_close_grace();
+
+  // Plain HTTP/1.1 (http_exchange.cpp): one request at a time on a keep-alive client connection,
+  // bodies through c2b_/b2c_ with backpressure. choose_backend() is the one place a backend is
+  // picked; response_head_for_client() builds every response head the client gets from a backend
+  // (with HandshakeState::extra_response_headers).
+  bool route_request(const http::RequestHead& head, uint64_t& key_hash);
+  std::optional<uint32_t> choose_backend();
+  std::string response_head_for_client(std::string_view raw_head, std::string_view connection);
+  void handle_plain_head();
+  void keep_or_drop_backend(uint32_t pick);
+  void release_backend();
+  void begin_exchange();
+  void forward_request_body(std::string_view bytes);
+  void on_exchange_client_read(ssize_t nread, const uv_buf_t* buf);
+  void on_exchange_backend_read(ssize_t nread, const uv_buf_t* buf);
+  void forward_response(std::string_view bytes);
+  bool on_response_head();
+  void on_exchange_backend_end(int status);
+  void finish_exchange();
+  void complete_exchange();
+  void on_exchange_written(Flow& flow);
+  void on_exchange_write_failed(Flow& flow);
+  void on_idle_backend_read(ssize_t nread);
+  void http_go_away();
+  void end_http_request(int status);
+
+  // PROXY protocol (proxy_header_io.cpp): the header a balancer sends first, and the one sent to
+  // backends of a pool with send_proxy_protocol.
+  void read_proxy_header();
+  void on_proxy_header_read(ssize_t nread, const uv_buf_t* buf);
+  void fail_proxy_header(std::string_view reason);
+  std::string proxy_header_for_backend() const;
+
+  // mode: tcp (tcp_session.cpp): no HTTP; the backend is picked by the client's address.
+  void begin_tcp();
+  void on_tcp_client_read(ssize_t nread, const uv_buf_t* buf);
+  void on_tcp_backend_read(ssize_t nread, const uv_buf_t* buf);
+  void after_tls_read(uv_tcp_t* stream);
+  void refuse_tcp(std::string_view reason, CloseReason why);
+  void begin_tcp_relay();
+  void relay_raw(Flow& flow, std::span<const uint8_t> bytes);
+  void on_raw_flow_ended(Flow& flow, int status);
+  void end_tcp_at_deadline();
+  void reset_and_close(uv_tcp_t* toward, CloseReason why);
+  void start_tcp_grace();
+  void arm_tcp_timer();
+  void on_tcp_timer();
 
   // Client policy (policy.cpp): message rate limit, keepalive pings, idle timeout. Allocated at the
   // 101 only when one of them is configured.
@@ -177,12 +261,14 @@ class Session {
   };
 
   static constexpr uint64_t kLingerAfterAnswerMs = 2000;
-  // How long the peers have to finish a close handshake (or a half-close) before the cut.
-  static constexpr uint64_t kCloseGraceMs = 5000;
 
   Worker& worker_;
   ListenerState& listener_;
   std::shared_ptr<const Runtime> runtime_;
+  // The listener as configured in runtime_ (taken at accept): listener_.runtime follows reloads
+  // into the worker's newest Runtime, which this session does not hold, so a pool routed through
+  // it could be freed by the next reload while the session uses it.
+  const ListenerRuntime* listener_runtime_;
   const PoolRuntime* pool_ = nullptr;
   uint32_t backend_index_ = 0;
   bool counted_on_backend_ = false;
@@ -190,10 +276,15 @@ class Session {
   bool backend_dead_ = false;  // reset or vanished: nothing more can be written to it
   bool going_away_ = false;
   bool grace_armed_ = false;
+  bool tcp_mode_ = false;          // the listener's mode when the session was accepted
+  bool tcp_ending_ = false;        // tcp: ringway sent its FINs (deadline): the grace is strict
+  bool held_client_eof_ = false;   // tcp: the client ended before the backend was connected
+  uint64_t tcp_deadline_ms_ = 0;   // tcp: drain/shutdown deadline (loop time); 0 = none
+  uint64_t grace_since_ms_ = 0;    // tcp: when the close grace began
+  uint64_t last_io_ms_ = 0;        // tcp: last relayed read, so a live half-close is not cut
 
   uv_tcp_t client_{};
   uv_tcp_t backend_{};
-  uv_timer_t timer_{};
   TimerPurpose timer_purpose_ = TimerPurpose::Handshake;
   bool backend_open_ = false;
   int open_handles_ = 0;
@@ -204,6 +295,9 @@ class Session {
   std::string client_ip_;
   std::string target_;
   std::unique_ptr<HandshakeState> handshake_;  // released once relaying
+  std::unique_ptr<HttpExchange> exchange_;     // the plain HTTP request in flight, if any
+  uint32_t http_requests_ = 0;                 // plain requests completed on this connection
+  bool backend_reusable_ = false;              // backend_ idle, kept for the next plain request
   std::unique_ptr<ClientPolicy> policy_;       // only when a websocket policy is configured
   std::unique_ptr<tls::TlsSession> client_tls_;   // TLS listener
   std::unique_ptr<tls::TlsSession> backend_tls_;  // pool with backend_tls

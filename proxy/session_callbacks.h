@@ -28,7 +28,7 @@ struct SessionCallbacks {
   static void connected(uv_connect_t* req, int status) {
     of(req->handle->data)->on_connected(status);
   }
-  static void timer(uv_timer_t* handle) { of(handle->data)->on_timer(); }
+  static void timer(TimerWheel::Entry& entry) { static_cast<Session&>(entry).on_timer(); }
   static void handle_closed(uv_handle_t* handle) { of(handle->data)->on_handle_closed(); }
   static void backend_closed(uv_handle_t* handle) { of(handle->data)->on_backend_closed(); }
   static void c2b_written(uv_write_t* req, int status) {

@@ -25,6 +25,10 @@ void Session::deliver(uv_tcp_t* stream, ssize_t nread, const uv_buf_t* buf) {
 }
 
 void Session::on_read(uv_tcp_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  if (phase_ == Phase::ReadingProxyHeader && stream == &client_) {
+    on_proxy_header_read(nread, buf);  // before TLS: a balancer's header is never encrypted
+    return;
+  }
   tls::TlsSession* tls = tls_of(stream);
   if (tls == nullptr || nread <= 0) {
     deliver(stream, nread, buf);
@@ -50,6 +54,8 @@ void Session::on_read(uv_tcp_t* stream, ssize_t nread, const uv_buf_t* buf) {
       deliver(stream, UV_EOF, nullptr);
     }
   }
+  // mode: tcp waits for a finished handshake (not for bytes) before it connects or relays.
+  if (tcp_mode_ && phase_ != Phase::Closed && phase_ != Phase::Relaying) after_tls_read(stream);
 }
 
 void Session::flush_tls(uv_tcp_t* stream) {
@@ -57,7 +63,7 @@ void Session::flush_tls(uv_tcp_t* stream) {
   if (tls == nullptr || phase_ == Phase::Closed) return;
   const std::span<const uint8_t> ciphertext = tls->pending_ciphertext();
   if (ciphertext.empty()) return;
-  if (phase_ == Phase::Relaying) {
+  if (phase_ == Phase::Relaying || phase_ == Phase::Exchanging) {
     write_raw(stream == &client_ ? b2c_ : c2b_, ciphertext);  // ordered with the relayed bytes
   } else {
     write_to(stream, std::string(ciphertext.begin(), ciphertext.end()));

@@ -221,7 +221,10 @@ TEST_CASE("the exposition has every contract family, each once and contiguous, e
   s.reloads_ok = 3;
   s.reloads_failed = 1;
   s.listeners.push_back({"public", 2, 10});
-  Snapshot::Pool pool{"chat", {}};
+  Snapshot::Pool pool;
+  pool.name = "chat";
+  pool.affinity_cookie = true;
+  pool.affinity.results = {5, 2, 1, 3};  // hit, miss, invalid, renewed
   pool.handshake.buckets[0] = 1;
   pool.handshake.buckets[kHandshakeBoundsNs.size()] = 1;
   pool.handshake.sum_ns = 20'000'050'000;
@@ -286,6 +289,11 @@ TEST_CASE("the exposition has every contract family, each once and contiguous, e
   for (const char* kind : kErrorKindNames) {
     CHECK(value_of(text, std::string("ringway_errors_total{kind=\"") + kind + "\"}") == "0");
   }
+  CHECK(types["ringway_affinity_total"] == "counter");
+  CHECK(value_of(text, "ringway_affinity_total{pool=\"chat\",result=\"hit\"}") == "5");
+  CHECK(value_of(text, "ringway_affinity_total{pool=\"chat\",result=\"miss\"}") == "2");
+  CHECK(value_of(text, "ringway_affinity_total{pool=\"chat\",result=\"invalid\"}") == "1");
+  CHECK(value_of(text, "ringway_affinity_total{pool=\"chat\",result=\"renewed\"}") == "3");
 }
 
 TEST_CASE("access log: who closed first, the close code and ringway's reason") {
