@@ -10,6 +10,7 @@
 #include "proxy/metrics_text.h"
 #include "proxy/net.h"
 #include "proxy/worker.h"
+#include "proxy/worker_pool.h"
 #include "ringway_version.h"
 
 namespace ringway {
@@ -136,7 +137,7 @@ std::string_view path_of(std::string_view target) {
 
 }  // namespace
 
-AdminServer::AdminServer(uv_loop_t* loop, Worker& worker) : loop_(loop), worker_(worker) {}
+AdminServer::AdminServer(uv_loop_t* loop, WorkerPool& workers) : loop_(loop), workers_(workers) {}
 
 // The new socket listens before the old one closes, so moving admin.bind by a reload either works
 // or leaves the old listener in place.
@@ -205,17 +206,22 @@ AdminResponse AdminServer::handle(std::string_view method, std::string_view targ
     if (ready()) return {200, "text/plain; charset=utf-8", "ready\n"};
     return {503, "text/plain; charset=utf-8", shutting_down_ ? "shutting down\n" : "not ready\n"};
   }
-  if (path == "/status") return {200, "application/json", status_json()};
+  // Counters are written by the worker threads: what a client has seen happen is counted once each
+  // worker has finished the loop iteration that handled it.
+  if (path == "/status") {
+    workers_.sync();
+    return {200, "application/json", status_json()};
+  }
   if (path == "/metrics") {
-    const Worker* workers[] = {&worker_};
-    return {200, std::string(metrics::kContentType), metrics::scrape(workers, metrics_)};
+    workers_.sync();
+    return {200, std::string(metrics::kContentType), metrics::scrape(workers_, metrics_)};
   }
   return {404, "text/plain; charset=utf-8", "not found\n"};
 }
 
 bool AdminServer::ready() const {
-  if (shutting_down_ || !worker_.accepting()) return false;
-  const auto runtime = worker_.runtime();
+  if (shutting_down_ || !workers_.accepting()) return false;
+  const auto runtime = workers_.runtime();
   for (const auto& pool : runtime->pools) {
     bool any_up = false;
     for (const auto& backend : pool->backends) {
@@ -238,18 +244,18 @@ AdminResponse AdminServer::set_drain(std::string_view path, bool drain) {
   const size_t end = rest.rfind('/');
   const std::string_view backend_name = rest.substr(0, end);
 
-  const auto runtime = worker_.runtime();
+  const auto runtime = workers_.runtime();
   PoolRuntime* pool = runtime->find_pool(pool_name);
   if (pool == nullptr) return {404, "text/plain; charset=utf-8", "no such pool\n"};
   const size_t index = pool->backend_index(backend_name);
   if (index == std::string_view::npos) return {404, "text/plain; charset=utf-8", "no such backend\n"};
-  health::BackendState* state = pool->backends[index]->state.get();
+  const std::shared_ptr<health::BackendState>& state = pool->backends[index]->state;
   state->draining.store(drain, std::memory_order_relaxed);
   if (drain) {
-    worker_.drain_backend(state, std::string(pool_name) + "/" + std::string(backend_name),
-                          static_cast<uint64_t>(pool->config->drain_timeout.count()));
+    workers_.drain_backend(state, std::string(pool_name) + "/" + std::string(backend_name),
+                           static_cast<uint64_t>(pool->config->drain_timeout.count()));
   } else {
-    worker_.undrain_backend(state);
+    workers_.undrain_backend(state);
   }
   log::info(drain ? "backend draining" : "backend undrained",
             {{"pool", std::string(pool_name)}, {"backend", std::string(backend_name)}, {"by", "admin"}});
@@ -257,7 +263,7 @@ AdminResponse AdminServer::set_drain(std::string_view path, bool drain) {
 }
 
 std::string AdminServer::status_json() const {
-  const auto runtime = worker_.runtime();
+  const auto runtime = workers_.runtime();
   json::Writer w;
   w.begin_object();
   w.key("version").string(RINGWAY_VERSION);
@@ -268,15 +274,26 @@ std::string AdminServer::status_json() const {
   w.key("failure").number(metrics_.reloads(false));
   w.end_object();
   w.key("listeners").begin_array();
-  for (const auto& listener : worker_.listeners()) {
-    const conf::Listener& lc = *listener->runtime->config;
+  for (const ListenerRuntime& listener : runtime->listeners) {
+    const conf::Listener& lc = *listener.config;
+    const ListenerCounters* counters = workers_.counters(listener);
     w.begin_object();
     w.key("name").string(lc.name);
     w.key("bind").string(lc.bind.text);
-    w.key("mode").string("http");
-    w.key("accepting").boolean(!listener->closing);
-    w.key("connections_active").number(listener->active);
-    w.key("connections_total").number(listener->total);
+    w.key("mode").string(lc.mode == conf::ListenerMode::Tcp ? "tcp" : "http");
+    w.key("accepting").boolean(workers_.accepting());
+    w.key("connections_active").number(counters != nullptr ? counters->active() : 0);
+    w.key("connections_total").number(counters != nullptr ? counters->total() : 0);
+    w.end_object();
+  }
+  w.end_array();
+  // Per worker thread: how the kernel spread the connections (SO_REUSEPORT).
+  w.key("workers").begin_array();
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    w.begin_object();
+    w.key("worker").number(i);
+    w.key("connections_active").number(workers_.worker(i).sessions_active());
+    w.key("connections_total").number(workers_.worker(i).sessions_total());
     w.end_object();
   }
   w.end_array();

@@ -1,5 +1,6 @@
 // The admin listener (admin.bind): /healthz, /ready, /status, /metrics and the drain endpoints, HTTP/1.1
-// with one request per connection. It runs on the control loop and only reads shared state.
+// with one request per connection. It runs on the control loop and only reads shared state (atomics,
+// and the pool's view of the running configuration); drains reach the workers through the pool.
 #pragma once
 
 #include <uv.h>
@@ -12,7 +13,7 @@
 
 namespace ringway {
 
-class Worker;
+class WorkerPool;
 
 // What the admin endpoints answer, computed from the running process.
 struct AdminResponse {
@@ -23,7 +24,7 @@ struct AdminResponse {
 
 class AdminServer {
  public:
-  AdminServer(uv_loop_t* loop, Worker& worker);
+  AdminServer(uv_loop_t* loop, WorkerPool& workers);
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
 
@@ -44,7 +45,7 @@ class AdminServer {
   AdminResponse set_drain(std::string_view target, bool drain);
 
   uv_loop_t* loop_;
-  Worker& worker_;
+  WorkerPool& workers_;
   uv_tcp_t* handle_ = nullptr;  // heap: its close callback may run after a new one replaced it
   bool shutting_down_ = false;
   metrics::ProcessMetrics metrics_;  // reloads and what /metrics keeps between scrapes

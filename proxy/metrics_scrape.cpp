@@ -2,8 +2,10 @@
 
 #include <algorithm>
 
+#include "proxy/http/affinity_cookie.h"
 #include "proxy/metrics_text.h"
 #include "proxy/worker.h"
+#include "proxy/worker_pool.h"
 #include "ringway_version.h"
 
 namespace ringway::metrics {
@@ -36,6 +38,7 @@ void WorkerTotals::add(const WorkerMetrics& w) {
   add_all(closed, w.closed);
   add_all(go_away, w.go_away);
   failovers += w.failovers.get();
+  add_all(http_local, w.http_local);
 }
 
 void HandshakeTotals::add(const health::BackendStats& stats) {
@@ -48,24 +51,35 @@ void HandshakeTotals::add(const HandshakeTotals& other) {
   sum_ns += other.sum_ns;
 }
 
-Snapshot ProcessMetrics::snapshot(std::span<const Worker* const> workers) {
+static_assert(std::tuple_size_v<decltype(health::BackendStats::affinity)> == http::kAffinityResults,
+              "health::BackendStats must hold every affinity result");
+
+void AffinityTotals::add(const health::BackendStats& stats) {
+  for (size_t i = 0; i < results.size(); ++i) results[i] += stats.affinity[i].load(std::memory_order_relaxed);
+}
+
+void AffinityTotals::add(const AffinityTotals& other) {
+  for (size_t i = 0; i < results.size(); ++i) results[i] += other.results[i];
+}
+
+Snapshot ProcessMetrics::snapshot(const WorkerPool& workers) {
   Snapshot snap;
   snap.version = RINGWAY_VERSION;
   snap.reloads_ok = reloads_ok_.get();
   snap.reloads_failed = reloads_failed_.get();
-  for (const Worker* worker : workers) {
-    snap.totals.add(worker->metrics());
-    for (const auto& listener : worker->listeners()) {
-      auto it = std::find_if(snap.listeners.begin(), snap.listeners.end(),
-                             [&](const Snapshot::Listener& l) { return l.name == listener->name; });
-      if (it == snap.listeners.end()) it = snap.listeners.insert(snap.listeners.end(), Snapshot::Listener{listener->name});
-      it->active += listener->active.get();
-      it->total += listener->total.get();
-    }
+  for (size_t i = 0; i < workers.size(); ++i) {
+    const Worker& worker = workers.worker(i);
+    snap.totals.add(worker.metrics());
+    snap.workers.push_back(Snapshot::Worker{worker.sessions_active(), worker.sessions_total()});
   }
-  if (workers.empty()) return snap;
-  const std::shared_ptr<const Runtime> runtime = workers.front()->runtime();
+  const std::shared_ptr<const Runtime> runtime = workers.runtime();
+  if (!runtime) return snap;
   snap.generation = runtime->generation;
+  for (const ListenerRuntime& listener : runtime->listeners) {
+    const ListenerCounters* counters = workers.counters(listener);
+    snap.listeners.push_back(Snapshot::Listener{listener.config->name, counters != nullptr ? counters->active() : 0,
+                                                counters != nullptr ? counters->total() : 0});
+  }
 
   std::map<std::string, PoolHistory> kept;
   for (const auto& pool : runtime->pools) {
@@ -73,11 +87,14 @@ Snapshot ProcessMetrics::snapshot(std::span<const Worker* const> workers) {
     PoolHistory history;
     if (auto it = pools_.find(pool_name); it != pools_.end()) history = std::move(it->second);
     std::vector<std::shared_ptr<health::BackendState>> current;
-    Snapshot::Pool& out = snap.pools.emplace_back(Snapshot::Pool{pool_name, {}});
+    Snapshot::Pool& out = snap.pools.emplace_back();
+    out.name = pool_name;
+    out.affinity_cookie = pool->affinity != nullptr;
     for (const auto& backend : pool->backends) {
       const health::BackendState& state = *backend->state;
       current.push_back(backend->state);
       out.handshake.add(state.stats);
+      out.affinity.add(state.stats);
       Snapshot::Backend b;
       b.pool = pool_name;
       b.name = backend->config->name;
@@ -86,14 +103,21 @@ Snapshot ProcessMetrics::snapshot(std::span<const Worker* const> workers) {
       b.draining = state.draining.load(std::memory_order_relaxed);
       b.connect_failures = state.connect_failures.load(std::memory_order_relaxed);
       for (size_t i = 0; i < b.upgrades.size(); ++i) b.upgrades[i] = state.stats.upgrades[i].load(std::memory_order_relaxed);
+      for (size_t i = 0; i < b.http_requests.size(); ++i) {
+        b.http_requests[i] = state.stats.http_requests[i].load(std::memory_order_relaxed);
+      }
       snap.backends.push_back(std::move(b));
     }
     // Backends gone since the last scrape: what they counted stays in the pool's histogram.
     for (const auto& gone : history.seen) {
-      if (std::find(current.begin(), current.end(), gone) == current.end()) history.retired.add(gone->stats);
+      if (std::find(current.begin(), current.end(), gone) == current.end()) {
+        history.retired.add(gone->stats);
+        history.retired_affinity.add(gone->stats);
+      }
     }
     history.seen = std::move(current);
     out.handshake.add(history.retired);
+    out.affinity.add(history.retired_affinity);
     kept.emplace(pool_name, std::move(history));
   }
   pools_ = std::move(kept);  // a removed pool takes its series with it
@@ -115,6 +139,18 @@ std::string render(const Snapshot& s) {
   for (const auto& l : s.listeners) w.sample("ringway_connections_active", {{"listener", l.name}}, l.active);
   w.family("ringway_connections_total", "counter", "Client connections accepted, by listener.");
   for (const auto& l : s.listeners) w.sample("ringway_connections_total", {{"listener", l.name}}, l.total);
+
+  w.family("ringway_workers", "gauge", "Worker threads (the `workers` setting, resolved).");
+  w.sample("ringway_workers", {}, static_cast<uint64_t>(s.workers.size()));
+  w.family("ringway_worker_connections_active", "gauge",
+           "Client connections open now, by worker thread (how SO_REUSEPORT spread them).");
+  for (size_t i = 0; i < s.workers.size(); ++i) {
+    w.sample("ringway_worker_connections_active", {{"worker", std::to_string(i)}}, s.workers[i].active);
+  }
+  w.family("ringway_worker_connections_total", "counter", "Client connections accepted, by worker thread.");
+  for (size_t i = 0; i < s.workers.size(); ++i) {
+    w.sample("ringway_worker_connections_total", {{"worker", std::to_string(i)}}, s.workers[i].total);
+  }
 
   w.family("ringway_backend_up", "gauge", "1 when the backend's health is up, else 0.");
   for (const auto& b : s.backends) w.sample("ringway_backend_up", {{"pool", b.pool}, {"backend", b.name}}, uint64_t{b.up});
@@ -140,6 +176,20 @@ std::string render(const Snapshot& s) {
     }
   }
 
+  w.family("ringway_http_requests_total", "counter",
+           "Plain HTTP requests (not upgrades), by the backend that got them and the final status class sent "
+           "to the client; pool=\"\" and backend=\"\" count the requests ringway answered itself first.");
+  for (size_t c = 0; c < kStatusClassNames.size(); ++c) {
+    w.sample("ringway_http_requests_total", {{"pool", ""}, {"backend", ""}, {"code_class", kStatusClassNames[c]}},
+             s.totals.http_local[c]);
+  }
+  for (const auto& b : s.backends) {
+    for (size_t c = 0; c < kStatusClassNames.size(); ++c) {
+      w.sample("ringway_http_requests_total", {{"pool", b.pool}, {"backend", b.name}, {"code_class", kStatusClassNames[c]}},
+               b.http_requests[c]);
+    }
+  }
+
   w.family("ringway_handshake_duration_seconds", "histogram",
            "Time from accepting the client connection to relaying the backend's 101, by pool.");
   const auto handshake_bounds = as_doubles(kHandshakeBoundsNs, 1e9);
@@ -148,13 +198,25 @@ std::string render(const Snapshot& s) {
                 static_cast<double>(p.handshake.sum_ns) / 1e9);
   }
 
+  w.family("ringway_affinity_total", "counter",
+           "Requests to a pool with an affinity_cookie, by what their cookie said: hit (its backend served "
+           "it), miss (no cookie), invalid (forged or garbled: ignored), renewed (its backend was not usable). "
+           "Every result but hit sent Set-Cookie.");
+  for (const auto& p : s.pools) {
+    if (!p.affinity_cookie) continue;
+    for (size_t r = 0; r < p.affinity.results.size(); ++r) {
+      w.sample("ringway_affinity_total", {{"pool", p.name}, {"result", http::kAffinityResultNames[r]}},
+               p.affinity.results[r]);
+    }
+  }
+
   w.family("ringway_messages_total", "counter", "Complete WebSocket data messages relayed, by direction.");
   for (size_t d = 0; d < kDirections; ++d) {
     w.sample("ringway_messages_total", {{"direction", kDirectionNames[d]}}, s.totals.messages[d]);
   }
   w.family("ringway_bytes_total", "counter",
            "WebSocket frame bytes read from each peer after the 101 (frame headers included, HTTP heads and "
-           "ringway's own frames excluded), by direction.");
+           "ringway's own frames excluded; on tcp listeners every byte relayed), by direction.");
   for (size_t d = 0; d < kDirections; ++d) {
     w.sample("ringway_bytes_total", {{"direction", kDirectionNames[d]}}, s.totals.bytes[d]);
   }
@@ -184,7 +246,8 @@ std::string render(const Snapshot& s) {
     w.sample("ringway_connections_closed_total", {{"reason", to_string(static_cast<CloseReason>(r))}}, s.totals.closed[r]);
   }
   w.family("ringway_go_away_total", "counter",
-           "WebSocket connections told to go away (Close 1001), by cause: a backend drain or shutdown.");
+           "WebSocket connections told to go away (Close 1001; tcp connections: given their FIN deadline), by cause: a "
+           "backend drain or shutdown.");
   for (size_t c = 0; c < kGoAwayNames.size(); ++c) {
     w.sample("ringway_go_away_total", {{"cause", kGoAwayNames[c]}}, s.totals.go_away[c]);
   }
@@ -194,7 +257,7 @@ std::string render(const Snapshot& s) {
   return w.take();
 }
 
-std::string scrape(std::span<const Worker* const> workers, ProcessMetrics& process) {
+std::string scrape(const WorkerPool& workers, ProcessMetrics& process) {
   return render(process.snapshot(workers));
 }
 

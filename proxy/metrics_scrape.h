@@ -1,6 +1,8 @@
 // GET /metrics: gathers the per-worker counters (summed), the listeners, the backends of the running
 // configuration and the process-wide numbers into a Snapshot, and renders it. Runs on the control
-// loop; it only reads what workers write (relaxed atomics), so a scrape never stops a worker.
+// loop; it only reads what workers write (relaxed atomics in blocks whose addresses never change
+// while it runs: each Worker's metrics, the pool's listener counter blocks), and the configuration
+// as the control thread knows it, so a scrape never stops or races a worker.
 //
 // Metric families (the contract's, then what operators also want):
 //   ringway_connections_active{listener}, ringway_connections_total{listener}
@@ -18,6 +20,12 @@
 //   ringway_connections_closed_total{reason}           finished connections by CloseReason
 //   ringway_go_away_total{cause=drain|shutdown}        connections told to go away (Close 1001)
 //   ringway_failovers_total                            Close 1012 sent: the backend vanished
+//   ringway_http_requests_total{pool,backend,code_class=1xx..5xx}  plain HTTP requests (not
+//                                                      upgrades); pool="",backend="": ringway's own answers
+//   ringway_workers                                    gauge: worker threads
+//   ringway_worker_connections_active{worker}          client connections open now on each worker
+//   ringway_worker_connections_total{worker}           ... accepted by each worker
+//   ringway_affinity_total{pool,result=hit|miss|invalid|renewed}  pools with an affinity_cookie
 #pragma once
 
 #include <array>
@@ -32,7 +40,7 @@
 #include "proxy/metrics.h"
 
 namespace ringway {
-class Worker;
+class WorkerPool;
 }
 
 namespace ringway::metrics {
@@ -48,6 +56,7 @@ struct WorkerTotals {
   std::array<uint64_t, kCloseReasons> closed{};
   std::array<uint64_t, 2> go_away{};
   uint64_t failovers = 0;
+  std::array<uint64_t, kStatusClassNames.size()> http_local{};
 
   void add(const WorkerMetrics& worker);
 };
@@ -61,6 +70,14 @@ struct HandshakeTotals {
   void add(const HandshakeTotals& other);
 };
 
+// A pool's affinity-cookie outcomes (hit, miss, invalid, renewed): the sum over its backends.
+struct AffinityTotals {
+  std::array<uint64_t, 4> results{};
+
+  void add(const health::BackendStats& stats);
+  void add(const AffinityTotals& other);
+};
+
 struct Snapshot {
   struct Listener {
     std::string name;
@@ -70,6 +87,8 @@ struct Snapshot {
   struct Pool {
     std::string name;
     HandshakeTotals handshake;
+    bool affinity_cookie = false;  // ringway_affinity_total is exposed for this pool
+    AffinityTotals affinity;
   };
   struct Backend {
     std::string pool;
@@ -79,13 +98,19 @@ struct Snapshot {
     bool draining = false;
     uint64_t connect_failures = 0;
     std::array<uint64_t, 3> upgrades{};  // by UpgradeResult
+    std::array<uint64_t, kStatusClassNames.size()> http_requests{};  // plain HTTP, by status class
   };
 
   std::string version;
   uint64_t generation = 0;
   uint64_t reloads_ok = 0;
   uint64_t reloads_failed = 0;
-  std::vector<Listener> listeners;  // summed over the workers by name
+  struct Worker {
+    uint64_t active = 0;
+    uint64_t total = 0;
+  };
+  std::vector<Listener> listeners;  // summed over the workers
+  std::vector<Worker> workers;      // by worker index
   std::vector<Pool> pools;
   std::vector<Backend> backends;    // in pool order, then file order
   WorkerTotals totals;
@@ -101,13 +126,14 @@ class ProcessMetrics {
   void count_reload(bool success) { ++(success ? reloads_ok_ : reloads_failed_); }
   uint64_t reloads(bool success) const { return success ? reloads_ok_ : reloads_failed_; }
 
-  // The workers run one configuration (the first one's is used) and are summed.
-  Snapshot snapshot(std::span<const Worker* const> workers);
+  // The workers run one configuration (the pool's) and are summed.
+  Snapshot snapshot(const WorkerPool& workers);
 
  private:
   struct PoolHistory {
     std::vector<std::shared_ptr<health::BackendState>> seen;  // the pool's backends at the last scrape
     HandshakeTotals retired;  // backends seen before and gone since
+    AffinityTotals retired_affinity;
   };
   Counter reloads_ok_;
   Counter reloads_failed_;
@@ -115,6 +141,6 @@ class ProcessMetrics {
 };
 
 // The /metrics body.
-std::string scrape(std::span<const Worker* const> workers, ProcessMetrics& process);
+std::string scrape(const WorkerPool& workers, ProcessMetrics& process);
 
 }  // namespace ringway::metrics

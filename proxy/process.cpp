@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <csignal>
 #include <string>
 
@@ -13,7 +14,7 @@
 #include "proxy/log.h"
 #include "proxy/runtime.h"
 #include "proxy/tls/server_context.h"
-#include "proxy/worker.h"
+#include "proxy/worker_pool.h"
 #include "ringway_version.h"
 
 namespace ringway {
@@ -28,9 +29,19 @@ void raise_fd_limit() {
   }
 }
 
+// `workers: auto`: one per core the process may run on (libuv 1.44 counts its CPU affinity mask;
+// a container CPU quota is not seen: set `workers` there).
+size_t worker_count(const conf::Config& config) {
+  if (config.workers != conf::kWorkersAuto) return config.workers;
+  return std::clamp<size_t>(uv_available_parallelism(), 1, conf::kMaxWorkers);
+}
+
+// The control loop (this thread): signals, admin, health checks, DNS discovery and reloads. The
+// workers run on their own threads (proxy/worker_pool.h); everything here reaches them through the
+// pool.
 struct Process {
   uv_loop_t* loop;
-  Worker worker;
+  WorkerPool workers;
   AdminServer admin;
   health::Checker checker;  // active health checks, on this loop
   discovery::Resolver resolver;  // DNS discovery (backends with `discover: dns`), on this loop
@@ -45,21 +56,24 @@ struct Process {
   uint64_t generation = 1;
   bool shutting_down = false;
 
-  explicit Process(uv_loop_t* l)
-      : loop(l), worker(l), admin(l, worker), checker(l), resolver(l, [this] { return on_discovery_change(); }) {}
+  Process(uv_loop_t* l, size_t worker_threads)
+      : loop(l),
+        workers(l, worker_threads),
+        admin(l, workers),
+        checker(l),
+        resolver(l, [this] { return on_discovery_change(); }) {}
 
   void on_stop_signal(int signum) {
     if (shutting_down) {
       log::warn("second stop signal: exiting now", {{"signal", std::to_string(signum)}});
-      worker.abort_all();
-      finish();
+      finish();  // the workers end every session now
       return;
     }
     shutting_down = true;
     admin.set_shutting_down();
     const conf::Shutdown& s = config->shutdown;
-    worker.begin_shutdown(static_cast<uint64_t>(s.delay.count()),
-                          static_cast<uint64_t>(s.drain_timeout.count()), [this] { finish(); });
+    workers.begin_shutdown(static_cast<uint64_t>(s.delay.count()),
+                           static_cast<uint64_t>(s.drain_timeout.count()), [this] { finish(); });
   }
 
   void reload_failed(std::string_view why, std::initializer_list<log::Field> fields) {
@@ -79,6 +93,12 @@ struct Process {
       }
       reload_failed("reload: invalid configuration", {{"errors", std::to_string(loaded.errors.size())}});
       return;
+    }
+    if (worker_count(*loaded.config) != workers.size()) {
+      // Threads are made at start: a new count needs a restart. The rest of the file applies.
+      log::warn("reload: workers changed; the new count takes effect at the next restart",
+                {{"running", std::to_string(workers.size())},
+                 {"configured", std::to_string(worker_count(*loaded.config))}});
     }
     std::string failure;
     std::string detail;
@@ -104,7 +124,7 @@ struct Process {
   // `detail`) say why.
   std::shared_ptr<const Runtime> install(const std::shared_ptr<const conf::Config>& next_config,
                                          std::string_view what, std::string& failure, std::string& detail) {
-    const std::shared_ptr<const Runtime> previous = worker.runtime();
+    const std::shared_ptr<const Runtime> previous = workers.runtime();
     std::vector<std::string> errors;
     auto next = build_runtime(next_config, generation + 1, registry, previous.get(), errors, &resolver.addresses());
     if (next && !attach_tls(*next, ticket_keys, errors)) next = nullptr;  // certificates re-read
@@ -113,7 +133,7 @@ struct Process {
       failure = std::string(what) + ": cannot build the new configuration";
       return nullptr;
     }
-    if (!worker.apply_runtime(next, detail)) {
+    if (!workers.apply_runtime(next, detail)) {
       failure = std::string(what) + ": cannot apply the new configuration";
       return nullptr;
     }
@@ -159,16 +179,14 @@ struct Process {
           log::info("backend removed by reload: draining", {{"backend", label}});
           // The pool's window as the operator just wrote it, if the pool is still there.
           const conf::Pool& window_from = new_pool != nullptr ? *new_pool->config : *old_pool->config;
-          worker.drain_backend(backend->state.get(), label,
-                               static_cast<uint64_t>(window_from.drain_timeout.count()));
+          workers.drain_backend(backend->state, label, static_cast<uint64_t>(window_from.drain_timeout.count()));
           continue;
         }
         const conf::Backend& now = *new_pool->backends[kept]->config;
         if (now.drain && !backend->config->drain) {
-          worker.drain_backend(backend->state.get(), label,
-                               static_cast<uint64_t>(new_pool->config->drain_timeout.count()));
+          workers.drain_backend(backend->state, label, static_cast<uint64_t>(new_pool->config->drain_timeout.count()));
         } else if (!now.drain && backend->config->drain) {
-          worker.undrain_backend(backend->state.get());
+          workers.undrain_backend(backend->state);
         }
       }
     }
@@ -187,7 +205,10 @@ struct Process {
     return false;
   }
 
+  // Everything on the control loop closes and the workers exit (ending what sessions are left): the
+  // loop then ends, and run_process joins the threads.
   void finish() {
+    workers.stop();
     admin.stop();
     checker.stop();
     resolver.stop();
@@ -210,17 +231,10 @@ int run_process(const Options& options, std::shared_ptr<const conf::Config> conf
   uv_loop_init(&loop);
   int status = 0;
   {
-    Process process(&loop);
+    const size_t worker_threads = worker_count(*config);
+    Process process(&loop, worker_threads);
     process.config = config;
     process.config_path = options.config_path;
-    std::vector<std::string> errors;
-    // Discovered names have no answer yet: their entries get backends when they do (a rebuild).
-    auto runtime = build_runtime(config, 1, process.registry, nullptr, errors, &process.resolver.addresses());
-    if (runtime && !attach_tls(*runtime, process.ticket_keys, errors)) runtime = nullptr;
-    if (!runtime) {
-      for (const std::string& e : errors) log::error("startup failed", {{"error", e}});
-      return 1;
-    }
     // Signals first: every exit path below (finish()) closes them.
     for (auto [handle, signum] : {std::pair{&process.sigterm, SIGTERM}, std::pair{&process.sigint, SIGINT}}) {
       uv_signal_init(&loop, handle);
@@ -232,27 +246,29 @@ int run_process(const Options& options, std::shared_ptr<const conf::Config> conf
     process.sighup.data = &process;
     uv_signal_start(&process.sighup, [](uv_signal_t* h, int) { static_cast<Process*>(h->data)->on_reload_signal(); },
                     SIGHUP);
+    std::vector<std::string> errors;
+    // Discovered names have no answer yet: their entries get backends when they do (a rebuild).
+    auto runtime = build_runtime(config, 1, process.registry, nullptr, errors, &process.resolver.addresses());
+    if (runtime && !attach_tls(*runtime, process.ticket_keys, errors)) runtime = nullptr;
     std::string error;
-    const bool started = process.worker.start(runtime, error) &&
+    const bool started = runtime && process.workers.start(runtime, error) &&
                          (!config->admin.bind || process.admin.start(*config->admin.bind, error));
     if (!started) {
-      log::error("startup failed", {{"error", error}});
+      for (const std::string& e : errors) log::error("startup failed", {{"error", e}});
+      if (!error.empty()) log::error("startup failed", {{"error", error}});
       status = 1;
-      process.worker.abort_all();
       process.finish();
-      process.worker.close_handles();
       uv_run(&loop, UV_RUN_DEFAULT);  // let every close callback run
     } else {
       process.checker.apply(health::targets_of(*runtime));
       process.resolver.configure(*config);
       log::info("ringway started", {{"version", RINGWAY_VERSION},
                                     {"config", options.config_path},
+                                    {"workers", std::to_string(worker_threads)},
                                     {"pid", std::to_string(uv_os_getpid())}});
       uv_run(&loop, UV_RUN_DEFAULT);
-      // The worker's own timer is closed here, after every session has gone.
-      process.worker.close_handles();
-      uv_run(&loop, UV_RUN_DEFAULT);
     }
+    process.workers.join();  // their loops end once their last session has closed
   }
   if (uv_loop_close(&loop) != 0) {
     log::warn("event loop closed with handles still open");

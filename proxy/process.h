@@ -1,4 +1,5 @@
-// The running process: the loop, the worker, the admin server and the signals.
+// The running process: the control loop (signals, admin, health checks, discovery, reloads) and the
+// worker threads (proxy/worker_pool.h).
 #pragma once
 
 #include <memory>

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "proxy/listen_socket.h"
 #include "proxy/log.h"
 #include "proxy/net.h"
 #include "proxy/session.h"
@@ -11,36 +12,63 @@ namespace {
 constexpr int kListenBacklog = 4096;
 }  // namespace
 
-Worker::Worker(uv_loop_t* loop) : loop_(loop) {
+Worker::Worker(uv_loop_t* loop, size_t index, ProcessConnections& connections)
+    : loop_(loop), index_(index), connections_(connections) {
   uv_timer_init(loop_, &delay_timer_);
   delay_timer_.data = this;
 }
 
 Worker::~Worker() = default;
 
-bool Worker::start(std::shared_ptr<const Runtime> runtime, std::string& error) {
+namespace {
+// The handed socket for `key`, or null.
+ListenerSocket* socket_for(std::vector<ListenerSocket>& sockets, const std::string& key) {
+  const auto it = std::find_if(sockets.begin(), sockets.end(),
+                               [&](const ListenerSocket& s) { return s.fd >= 0 && s.bind_key == key; });
+  return it == sockets.end() ? nullptr : &*it;
+}
+
+// Sockets handed over but not used (a failure) are closed here: the worker took them over.
+void close_unused(std::vector<ListenerSocket>& sockets) {
+  for (ListenerSocket& s : sockets) {
+    net::close_socket(s.fd);
+    s.fd = -1;
+  }
+}
+}  // namespace
+
+bool Worker::start(std::shared_ptr<const Runtime> runtime, std::vector<ListenerSocket> sockets, std::string& error) {
   runtime_ = std::move(runtime);
   for (const ListenerRuntime& lr : runtime_->listeners) {
-    auto state = open_listener(lr, error);
+    ListenerSocket* socket = socket_for(sockets, net::address_text(lr.bind));
+    auto state = socket != nullptr ? open_listener(lr, *socket, error) : nullptr;
     if (!state) {
+      if (socket == nullptr) error = "listener \"" + lr.config->name + "\": no socket for " + lr.config->bind.text;
+      close_unused(sockets);
       close_listeners();
       return false;
     }
     listeners_.push_back(std::move(state));
   }
+  close_unused(sockets);
   accepting_ = true;
   return true;
 }
 
-std::unique_ptr<ListenerState> Worker::open_listener(const ListenerRuntime& lr, std::string& error) {
-  auto state = std::make_unique<ListenerState>();
+// Takes `socket` over (its fd is then owned by the handle, also on failure).
+std::unique_ptr<ListenerState> Worker::open_listener(const ListenerRuntime& lr, ListenerSocket& socket,
+                                                     std::string& error) {
+  auto state = std::make_unique<ListenerState>(socket.counters, index_);
   state->worker = this;
   state->name = lr.config->name;
   state->runtime = &lr;
-  state->bind_key = net::address_text(lr.bind);
+  state->bind_key = socket.bind_key;
   uv_tcp_init(loop_, &state->handle);
   state->handle.data = state.get();
-  int rc = uv_tcp_bind(&state->handle, reinterpret_cast<const sockaddr*>(&lr.bind), 0);
+  int rc = uv_tcp_open(&state->handle, socket.fd);
+  if (rc != 0) net::close_socket(socket.fd);
+  socket.fd = -1;
+  // The socket already listens (the control thread made it so); this registers the accept callback.
   if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&state->handle), kListenBacklog, on_connection);
   if (rc != 0) {
     error = "listener \"" + lr.config->name + "\": cannot listen on " + lr.config->bind.text + ": " +
@@ -49,7 +77,7 @@ std::unique_ptr<ListenerState> Worker::open_listener(const ListenerRuntime& lr, 
     retired_.push_back(std::move(state));  // freed once its close callback has run
     return nullptr;
   }
-  log::info("listening", {{"listener", lr.config->name}, {"bind", lr.config->bind.text}});
+  if (index_ == 0) log::info("listening", {{"listener", lr.config->name}, {"bind", lr.config->bind.text}});
   return state;
 }
 
@@ -61,8 +89,10 @@ void Worker::close_listener(ListenerState& listener) {
   });
 }
 
-bool Worker::apply_runtime(std::shared_ptr<const Runtime> next, std::string& error) {
+bool Worker::apply_runtime(std::shared_ptr<const Runtime> next, std::vector<ListenerSocket> sockets,
+                           std::string& error) {
   if (shutting_down_) {
+    close_unused(sockets);
     error = "shutting down";
     return false;
   }
@@ -80,8 +110,11 @@ bool Worker::apply_runtime(std::shared_ptr<const Runtime> next, std::string& err
       kept_runtime.push_back(&lr);
       continue;
     }
-    auto opened = open_listener(lr, error);
+    ListenerSocket* socket = socket_for(sockets, key);
+    auto opened = socket != nullptr ? open_listener(lr, *socket, error) : nullptr;
     if (!opened) {
+      if (socket == nullptr) error = "listener \"" + lr.config->name + "\": no socket for " + lr.config->bind.text;
+      close_unused(sockets);
       // Undo: sockets opened for this reload close; kept ones go back to their old slots.
       for (size_t i = 0; i < next_listeners.size(); ++i) {
         if (kept_runtime[i] == nullptr) {
@@ -96,10 +129,13 @@ bool Worker::apply_runtime(std::shared_ptr<const Runtime> next, std::string& err
     next_listeners.push_back(std::move(opened));
     kept_runtime.push_back(nullptr);
   }
+  close_unused(sockets);
   // Commit: removed listeners stop accepting; kept ones point at the new configuration.
   for (auto& old : listeners_) {
     if (!old) continue;
-    log::info("listener removed", {{"listener", old->name}, {"bind", old->runtime->config->bind.text}});
+    if (index_ == 0) {
+      log::info("listener removed", {{"listener", old->name}, {"bind", old->runtime->config->bind.text}});
+    }
     close_listener(*old);
     retired_.push_back(std::move(old));
   }
@@ -126,31 +162,22 @@ void Worker::on_connection(uv_stream_t* server, int status) {
   session->accept(server);  // on failure it frees itself through its close callbacks
 }
 
-bool Worker::admit_ip(const std::string& ip, uint64_t limit) {
-  uint32_t& count = per_ip_[ip];
-  if (count >= limit) {
-    if (count == 0) per_ip_.erase(ip);
-    return false;
-  }
-  ++count;
-  return true;
-}
+bool Worker::admit_ip(const std::string& ip, uint64_t limit) { return connections_.admit_ip(ip, limit); }
 
-void Worker::release_ip(const std::string& ip) {
-  const auto it = per_ip_.find(ip);
-  if (it == per_ip_.end()) return;
-  if (--it->second == 0) per_ip_.erase(it);
-}
+void Worker::release_ip(const std::string& ip) { connections_.release_ip(ip); }
 
 void Worker::session_started(Session& session) {
   session.link.owner = &session;
   live_.push_back(session.link);
   ++sessions_;
+  ++accepted_;
+  connections_.started();
 }
 
 void Worker::session_finished(Session& session) {
   session.link.unlink();
   --sessions_;
+  connections_.finished();
   maybe_done();
 }
 
@@ -163,24 +190,32 @@ void Worker::reap_retired() {
   std::erase_if(retired_, [](const auto& l) { return l->closed && l->active == 0; });
 }
 
-void Worker::drain_backend(const health::BackendState* state, const std::string& label, uint64_t window_ms) {
+std::optional<size_t> Worker::drain_backend(const health::BackendState* state, uint64_t window_ms) {
   reap_finished_drains();
-  if (shutting_down_) return;  // shutdown already tells everyone
+  if (shutting_down_) return std::nullopt;  // shutdown already tells everyone
   for (const DrainJob& job : drains_) {
-    if (job.state == state && job.pacer->running()) return;  // already draining
+    if (job.state == state && job.pacer->running()) return std::nullopt;  // already draining
   }
   auto pacer = std::make_unique<Pacer>(loop_, told_);
+  const uint64_t deadline = uv_now(loop_) + window_ms;
+  size_t tcp = 0;
   live_.for_each([&](Session& s) {
-    if (s.uses_backend(state)) pacer->waiting().push_back(s.link);
+    if (!s.uses_backend(state)) return;
+    if (s.tcp_mode()) {  // not paced: relays on until the deadline, then a FIN (tcp_session.cpp)
+      told_.push_back(s.link);
+      s.go_away_at(deadline);
+      ++tcp;
+      return;
+    }
+    pacer->waiting().push_back(s.link);
   });
-  log::info("draining backend connections", {{"backend", label},
-                                             {"sessions", std::to_string(pacer->waiting().size())},
-                                             {"window_ms", std::to_string(window_ms)}});
+  const size_t sessions = pacer->waiting().size() + tcp;
   Pacer* raw = pacer.get();
   pacer->start(0, window_ms, [raw] {
     if (raw->waiting().empty()) raw->stop();
   });
   drains_.push_back(DrainJob{state, std::move(pacer)});
+  return sessions;
 }
 
 void Worker::undrain_backend(const health::BackendState* state) {
@@ -188,6 +223,11 @@ void Worker::undrain_backend(const health::BackendState* state) {
     if (job.state != state) continue;
     job.pacer->stop();
     job.pacer->waiting().move_all_to(live_);  // not told yet: they simply stay
+  }
+  if (!shutting_down_) {  // tcp sessions waiting for this drain's deadline stay too
+    told_.for_each([&](Session& s) {
+      if (s.tcp_mode() && s.uses_backend(state) && s.cancel_go_away()) live_.push_back(s.link);
+    });
   }
   reap_finished_drains();
 }
@@ -201,7 +241,8 @@ void Worker::begin_shutdown(uint64_t delay_ms, uint64_t drain_timeout_ms, std::f
   shutting_down_ = true;
   shutdown_done_ = std::move(done);
   drain_timeout_ms_ = drain_timeout_ms;
-  log::info("shutdown started", {{"delay_ms", std::to_string(delay_ms)},
+  log::info("shutdown started", {{"worker", std::to_string(index_)},
+                                 {"delay_ms", std::to_string(delay_ms)},
                                  {"drain_timeout_ms", std::to_string(drain_timeout_ms)},
                                  {"sessions", std::to_string(sessions_)}});
   uv_timer_start(
@@ -220,16 +261,38 @@ void Worker::start_shutdown_drain() {
     job.pacer->waiting().move_all_to(shutdown_pacer_->waiting());
   }
   live_.move_all_to(shutdown_pacer_->waiting());
+  // mode: tcp sessions are not paced: they relay on until the deadline, then get a FIN.
+  shutdown_pacer_->waiting().for_each([&](Session& s) {
+    if (s.tcp_mode()) told_.push_back(s.link);
+  });
+  told_.for_each([&](Session& s) {
+    if (s.tcp_mode()) s.go_away_at(drain_end_ms_);
+  });
   shutdown_pacer_->start(0, drain_timeout_ms_, [this] { on_shutdown_tick(); });
   maybe_done();
 }
 
 void Worker::on_shutdown_tick() {
-  if (uv_now(loop_) >= drain_end_ms_ && sessions_ != 0) {
+  const uint64_t now = uv_now(loop_);
+  if (now >= drain_end_ms_ && sessions_ != 0 && !deadline_passed_) {
+    deadline_passed_ = true;
     log::warn("shutdown drain timeout: closing the remaining sessions",
-              {{"sessions", std::to_string(sessions_)}});
-    abort_all();
+              {{"worker", std::to_string(index_)}, {"sessions", std::to_string(sessions_.get())}});
+    // WebSockets are cut; tcp sessions get their FIN now (if their own timer has not fired yet)
+    // and the close grace to finish, after which whatever is left is cut below.
+    const auto end = [now](Session& s) {
+      if (s.tcp_mode()) {
+        s.go_away_at(now);
+      } else {
+        s.close(CloseReason::Shutdown);
+      }
+    };
+    live_.for_each(end);
+    told_.for_each(end);
+    for (DrainJob& job : drains_) job.pacer->waiting().for_each(end);
+    shutdown_pacer_->waiting().for_each(end);
   }
+  if (now >= drain_end_ms_ + Session::kCloseGraceMs && sessions_ != 0) abort_all();
   maybe_done();
 }
 
@@ -248,6 +311,7 @@ void Worker::close_handles() {
   if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&delay_timer_))) {
     uv_close(reinterpret_cast<uv_handle_t*>(&delay_timer_), nullptr);
   }
+  timers_.close();
 }
 
 void Worker::maybe_done() {

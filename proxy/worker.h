@@ -1,6 +1,7 @@
 // A worker: one libuv loop with its listening sockets and every session accepted on them. A session
-// and both of its sockets stay on the worker that accepted it. (Today ringway runs one worker; the
-// multi-core issue adds more, each with its own SO_REUSEPORT listeners.)
+// and both of its sockets stay on the worker that accepted it. There are `workers` of them, each on
+// its own thread with its own SO_REUSEPORT socket per listener (proxy/worker_pool.h); everything here
+// runs on the worker's thread, except what is marked as read by the control thread.
 #pragma once
 
 #include <uv.h>
@@ -9,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -18,13 +20,28 @@
 #include "proxy/runtime.h"
 #include "proxy/metrics.h"
 #include "proxy/session_list.h"
+#include "proxy/shared_counts.h"
+#include "proxy/timer_wheel.h"
 
 namespace ringway {
 
 class Session;
 class Worker;
 
+// A listening socket opened by the control thread for this worker (proxy/listen_socket.h), with the
+// listener's counters.
+struct ListenerSocket {
+  std::string bind_key;  // net::address_text of the bind
+  int fd = -1;
+  std::shared_ptr<ListenerCounters> counters;
+};
+
 struct ListenerState {
+  ListenerState(std::shared_ptr<ListenerCounters> c, size_t worker_index)
+      : counters(std::move(c)),
+        active(counters->slot(worker_index).active),
+        total(counters->slot(worker_index).total) {}
+
   Worker* worker = nullptr;
   std::string name;
   const ListenerRuntime* runtime = nullptr;  // inside the worker's current Runtime
@@ -32,44 +49,57 @@ struct ListenerState {
   std::string bind_key;  // the resolved bind address: a reload keeps the socket when it matches
   bool closing = false;
   bool closed = false;   // the close callback has run
-  metrics::Counter active;  // sessions accepted here and not yet finished (read by /metrics)
-  metrics::Counter total;
+  std::shared_ptr<ListenerCounters> counters;  // summed over the workers by /metrics
+  metrics::Counter& active;  // this worker's sessions accepted here and not yet finished
+  metrics::Counter& total;
 };
 
 class Worker {
  public:
-  explicit Worker(uv_loop_t* loop);
+  // `index`: 0..workers-1, in logs and metrics. `connections`: the process-wide counts (limits).
+  Worker(uv_loop_t* loop, size_t index, ProcessConnections& connections);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  // Binds every listener of `runtime`; on failure returns false with the reason in `error`.
-  bool start(std::shared_ptr<const Runtime> runtime, std::string& error);
+  // Starts accepting on `sockets`, one per listener of `runtime` (by bind key); on failure returns
+  // false with the reason in `error`. Every socket is taken over (closed on failure).
+  bool start(std::shared_ptr<const Runtime> runtime, std::vector<ListenerSocket> sockets, std::string& error);
 
   // Reload: new sessions use `next`; established ones keep the snapshot they started with. A
   // listener whose bind exists in both configurations keeps its socket (a reload never refuses a
-  // connection); new binds are bound first, so a failure (returns false) changes nothing; listeners
-  // that are gone stop accepting while their established connections stay.
-  bool apply_runtime(std::shared_ptr<const Runtime> next, std::string& error);
+  // connection); new binds come as `sockets`, already bound and listening (the control thread
+  // opened them for every worker before telling any, so a bind failure changes nothing anywhere);
+  // listeners that are gone stop accepting while their established connections stay. false (with
+  // `error`) only if a handed socket cannot join the loop: nothing changed then.
+  bool apply_runtime(std::shared_ptr<const Runtime> next, std::vector<ListenerSocket> sockets, std::string& error);
 
   // Graceful shutdown: stop accepting after `delay`, then send Close 1001 to every WebSocket, paced
-  // evenly over `drain_timeout`, and call `done` when no session is left or the time is up.
+  // evenly over `drain_timeout`, and call `done` when no session is left or the time is up. mode: tcp
+  // sessions are not paced: they get a FIN at the deadline, then Session::kCloseGraceMs to close.
   void begin_shutdown(uint64_t delay_ms, uint64_t drain_timeout_ms, std::function<void()> done);
   // Second signal: end every session now.
   void abort_all();
   // Closes the worker's own handles once everything else is gone (before the loop closes).
   void close_handles();
 
-  // Backend drain: its sessions get Close 1001 paced over `window_ms`; undrain stops that.
-  // `label` names the backend in logs ("pool/backend").
-  void drain_backend(const health::BackendState* state, const std::string& label, uint64_t window_ms);
+  // Backend drain: its sessions get Close 1001 paced over `window_ms` (mode: tcp sessions: a FIN at
+  // the end of the window); undrain stops that. Returns
+  // how many sessions of this worker are drained (the pool logs the sum); none when it already was
+  // or shutdown tells everyone anyway.
+  std::optional<size_t> drain_backend(const health::BackendState* state, uint64_t window_ms);
   void undrain_backend(const health::BackendState* state);
 
   uv_loop_t* loop() const { return loop_; }
+  size_t index() const { return index_; }
   std::shared_ptr<const Runtime> runtime() const { return runtime_; }
   const std::vector<std::unique_ptr<ListenerState>>& listeners() const { return listeners_; }
   bool accepting() const { return accepting_; }
-  uint64_t session_count() const { return sessions_; }
+  // Live sessions of the whole process (every worker): limits.max_connections is process-wide.
+  uint64_t session_count() const { return connections_.live(); }
+  // This worker's live and accepted sessions (read by the control thread for /metrics, /status).
+  uint64_t sessions_active() const { return sessions_.get(); }
+  uint64_t sessions_total() const { return accepted_.get(); }
 
   // One read buffer per loop: every read lands here and is written on at once (DESIGN.md).
   std::span<uint8_t> read_slab() { return read_slab_; }
@@ -78,9 +108,11 @@ class Worker {
   // This worker's counters: only its thread writes them; /metrics sums them (proxy/metrics.h).
   metrics::WorkerMetrics& metrics() { return metrics_; }
   const metrics::WorkerMetrics& metrics() const { return metrics_; }
+  // Every session timer of this loop: one wheel and one uv_timer_t (proxy/timer_wheel.h).
+  LoopTimers& timers() { return timers_; }
 
-  // limits.max_connections_per_ip: counts live sessions per client address (at accept and close,
-  // never on the data path). admit_ip returns false when `ip` already has `limit` sessions.
+  // limits.max_connections_per_ip: counts live sessions per client address, process-wide (at accept
+  // and close, never on the data path). admit_ip returns false when `ip` already has `limit` sessions.
   bool admit_ip(const std::string& ip, uint64_t limit);
   void release_ip(const std::string& ip);
 
@@ -95,7 +127,7 @@ class Worker {
 
   static void on_connection(uv_stream_t* server, int status);
   // Creates, binds and listens; null with `error` on failure (the handle is then closing).
-  std::unique_ptr<ListenerState> open_listener(const ListenerRuntime& lr, std::string& error);
+  std::unique_ptr<ListenerState> open_listener(const ListenerRuntime& lr, ListenerSocket& socket, std::string& error);
   void close_listener(ListenerState& listener);
   void close_listeners();
   void reap_retired();
@@ -105,23 +137,27 @@ class Worker {
   void maybe_done();
 
   uv_loop_t* loop_;
+  size_t index_;
+  ProcessConnections& connections_;
   std::shared_ptr<const Runtime> runtime_;
   std::vector<std::unique_ptr<ListenerState>> listeners_;
   // Listeners removed by a reload: closed, kept until their sessions are gone (sessions refer to them).
   std::vector<std::unique_ptr<ListenerState>> retired_;
   IntrusiveList<Session> live_;  // sessions not told to go away and not waiting in a pacer
   IntrusiveList<Session> told_;  // sessions sent Close 1001 (or about to)
-  uint64_t sessions_ = 0;
+  metrics::Counter sessions_;  // live on this worker
+  metrics::Counter accepted_;
   bool accepting_ = false;
   std::vector<DrainJob> drains_;
-  std::unordered_map<std::string, uint32_t> per_ip_;
   metrics::WorkerMetrics metrics_;
 
   // Shutdown.
   bool shutting_down_ = false;
   uint64_t drain_timeout_ms_ = 0;
   uint64_t drain_end_ms_ = 0;
+  bool deadline_passed_ = false;  // shutdown: the drain timeout came (tcp sessions then have the close grace)
   uv_timer_t delay_timer_{};
+  LoopTimers timers_{loop_};  // after loop_: initialised from it
   std::unique_ptr<Pacer> shutdown_pacer_;
   std::function<void()> shutdown_done_;
 

@@ -1,0 +1,34 @@
+#include "proxy/listen_socket.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <cerrno>
+
+namespace ringway::net {
+
+int open_listening_socket(const sockaddr_storage& address, int backlog, std::string& error) {
+  const int fd = ::socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    error = uv_strerror(uv_translate_sys_error(errno));
+    return -1;
+  }
+  const int on = 1;
+  const socklen_t length = address.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+      ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 ||
+      ::bind(fd, reinterpret_cast<const sockaddr*>(&address), length) != 0 || ::listen(fd, backlog) != 0) {
+    error = uv_strerror(uv_translate_sys_error(errno));
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+void close_socket(int fd) {
+  if (fd >= 0) ::close(fd);
+}
+
+}  // namespace ringway::net
