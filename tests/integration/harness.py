@@ -51,13 +51,15 @@ _sanitized = None
 
 
 def ringway_is_sanitized():
-    """Whether RINGWAY_BIN was built with AddressSanitizer (its memory figures mean little then:
-    freed memory sits in ASan's quarantine instead of being reused)."""
+    """Whether RINGWAY_BIN was built with AddressSanitizer or ThreadSanitizer (its memory figures
+    mean little then: freed memory sits in ASan's quarantine instead of being reused, TSan keeps
+    shadow memory and history per thread)."""
     global _sanitized
     if _sanitized is None:
         try:
             with open(RINGWAY_BIN, "rb") as f:
-                _sanitized = b"__asan_init" in f.read()
+                data = f.read()
+                _sanitized = b"__asan_init" in data or b"__tsan_init" in data
         except OSError:
             _sanitized = False
     return _sanitized
@@ -317,6 +319,26 @@ def pool(name, backends, hash_key="source_ip", **extra):
     return d
 
 
+def _wait_probe_counted(r, timeout=2.0):
+    """With several workers, the worker thread that accepted the readiness probe may count it a
+    moment after /healthz answers (another thread): wait until /metrics shows it accepted and
+    closed, so that a test's first scrape is a clean baseline. Best effort: gives up quietly."""
+    deadline = time.monotonic() + budget(timeout)
+    while time.monotonic() < deadline:
+        try:
+            code, body = r.admin_get("/metrics", timeout=2)
+        except OSError:
+            return
+        if code != 200:
+            return
+        text = body.decode("utf-8", "replace")
+        total = sum(float(v) for v in re.findall(r"^ringway_connections_total\{[^}]*\} (\S+)$", text, re.M))
+        active = sum(float(v) for v in re.findall(r"^ringway_connections_active\{[^}]*\} (\S+)$", text, re.M))
+        if total >= 1 and active == 0:
+            return
+        time.sleep(0.01)
+
+
 def can_connect(port, timeout=1.0):
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout):
@@ -470,6 +492,7 @@ class IntegrationTestCase(unittest.TestCase):
                 try:
                     code, _ = r.admin_get("/healthz", timeout=2)
                     if code == 200:
+                        _wait_probe_counted(r)
                         return r.proc.poll() is None
                 except OSError:
                     pass

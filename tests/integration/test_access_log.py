@@ -8,7 +8,7 @@ import urllib.request
 
 import harness as h
 
-FIELDS = {"time", "level", "msg", "client", "listener", "pool", "backend", "path", "status",
+FIELDS = {"time", "level", "msg", "client", "listener", "mode", "pool", "backend", "path", "status",
           "handshake_ms", "duration_ms", "bytes_in", "bytes_out", "messages_in", "messages_out",
           "close_code", "closed_by", "ringway_reason", "reason"}
 
@@ -60,6 +60,7 @@ class AccessLog(h.IntegrationTestCase):
         self.assertEqual(line["level"], "info")
         self.assertEqual(line["client"], "127.0.0.1")
         self.assertEqual(line["listener"], "public")
+        self.assertEqual(line["mode"], "http")
         self.assertGreaterEqual(float(line["duration_ms"]), 0.0)
 
     def test_normal_connection_closed_by_the_client(self):

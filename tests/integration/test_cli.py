@@ -99,7 +99,11 @@ pools:
 """
 
 REFUSED = {
-    "mode: tcp": ("""\
+}
+
+# Keys that used to be refused and are implemented now: they must pass --check.
+ACCEPTED = {
+    "listeners[].mode: tcp": ("""\
 listeners:
   - name: public
     bind: "127.0.0.1:18080"
@@ -111,7 +115,7 @@ pools:
       - name: a
         address: "127.0.0.1:19001"
 """, 4),
-    "proxy_protocol": ("""\
+    "listeners[].proxy_protocol": ("""\
 listeners:
   - name: public
     bind: "127.0.0.1:18080"
@@ -119,14 +123,11 @@ listeners:
     proxy_protocol: true
 pools:
   - name: chat
+    send_proxy_protocol: v2
     backends:
       - name: a
         address: "127.0.0.1:19001"
 """, 5),
-}
-
-# Keys that used to be refused and are implemented now: they must pass --check.
-ACCEPTED = {
     "websocket.ping_interval": ("""\
 listeners:
   - name: public

@@ -161,6 +161,11 @@ class MaxHeaderSize(Base):
         self.assertEqual(head.status, 431, head.raw)
         self.assertNotEqual(how, "timeout")
         wait_log(self, rw, r"request rejected.*status=431")
+        # Counted when each connection ends, on the worker thread that has it: poll for both.
+        deadline = time.monotonic() + h.budget(h.IO_TIMEOUT)
+        while (metric(rw, "ringway_errors_total", kind="bad_request") - bad_before < 2 and
+               time.monotonic() < deadline):
+            time.sleep(0.02)
         self.assertGreaterEqual(metric(rw, "ringway_errors_total", kind="bad_request") - bad_before, 2)
         self.finish_alongside()
 

@@ -105,6 +105,8 @@ class MaxMessageSize(Base):
         self.assertEqual(conn.close_codes()[:1], [1009], conn.snapshot())
         line = wait_log(self, rw, r"message too big")
         self.assertIn("from=backend", line)
+        # Counted when the connection ends, on its worker's thread: its log line comes after.
+        wait_log(self, rw, r"connection closed.*reason=too_big")
         self.assertGreaterEqual(metric(rw, "ringway_errors_total", kind="too_big"), 1)
         self.finish_alongside()
 

@@ -149,8 +149,9 @@ class ErrorStatuses(h.IntegrationTestCase):
                 expect_status_then_close(self, head, body, how, 400)
 
     def test_not_an_upgrade_gets_400(self):
+        # Requests that ask for a WebSocket (Upgrade: websocket or a Sec-WebSocket-Key) but are not a
+        # valid upgrade. A request asking for no WebSocket at all is plain HTTP, proxied (below).
         cases = {
-            "plain GET": b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
             "no Upgrade header": h.upgrade_request(omit=("upgrade",))[0],
             "no Connection header": h.upgrade_request(omit=("connection",))[0],
             "Upgrade: h2c": h.upgrade_request(omit=("upgrade",), extra_headers=[("Upgrade", "h2c")])[0],
@@ -160,6 +161,19 @@ class ErrorStatuses(h.IntegrationTestCase):
             with self.subTest(case=name):
                 head, body, _, how = self.status_of(raw)
                 expect_status_then_close(self, head, body, how, 400)
+
+    def test_plain_request_is_proxied_to_the_backend(self):
+        # wsecho answers a plain GET itself (400, X-Backend, Connection: close): the answer came
+        # from the backend, and the connection ends after it as the backend asked.
+        for raw in (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+                    b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n"):
+            with self.subTest(raw=raw):
+                head, body, _, how = self.status_of(raw)
+                self.assertEqual(head.status, 400, body)
+                self.assertIn(head.get("X-Backend"), ("b1", "b2"), head.raw)
+                self.assertIn(b"expected a WebSocket upgrade", body)
+                self.assertEqual(head.get("Connection"), "close")
+                self.assertIn(how, ("eof", "reset"))
 
     def test_post_with_upgrade_headers_gets_400(self):
         raw, _ = h.upgrade_request(method="POST", extra_headers=[("Content-Length", "0")])

@@ -170,6 +170,11 @@ class TlsErrors(h.IntegrationTestCase):
         self.assertEqual(head.status, 408, head.raw)
         # A completed TLS handshake is not a TLS error (it is a handshake_timeout).
         self.assertEqual(self.tls_errors(), before)
+        # Counted when the connection ends, on its worker's thread: a moment after the client left.
+        deadline = time.monotonic() + h.budget(h.IO_TIMEOUT)
+        while (t.metric_value(self.rw, "ringway_errors_total", kind="handshake_timeout") < 1 and
+               time.monotonic() < deadline):
+            time.sleep(0.02)
         self.assertGreaterEqual(
             t.metric_value(self.rw, "ringway_errors_total", kind="handshake_timeout"), 1)
         self.assert_wss_works("a 408")

@@ -13,8 +13,9 @@ import unittest
 import harness as h
 import tls_helpers as t
 
-# A request that gets a quick answer (400: not an upgrade) and then the end of the connection, so
-# that s_client -ign_eof reads the session tickets and exits without waiting.
+# A request that gets a quick answer (a plain GET, proxied: wsecho answers 400 with Connection:
+# close) and then the end of the connection, so that s_client -ign_eof reads the session tickets
+# and exits without waiting.
 QUICK_REQUEST = b"GET / HTTP/1.1\r\nHost: alpha.test\r\n\r\n"
 
 
