@@ -172,12 +172,14 @@ void Worker::session_started(Session& session) {
   ++sessions_;
   ++accepted_;
   connections_.started();
+  heap_trimmer_.on_sessions(sessions_);
 }
 
 void Worker::session_finished(Session& session) {
   session.link.unlink();
   --sessions_;
   connections_.finished();
+  heap_trimmer_.on_sessions(sessions_);
   maybe_done();
 }
 
@@ -308,6 +310,7 @@ void Worker::abort_all() {
 void Worker::close_handles() {
   drains_.clear();
   shutdown_pacer_.reset();
+  heap_trimmer_.cancel();
   if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&delay_timer_))) {
     uv_close(reinterpret_cast<uv_handle_t*>(&delay_timer_), nullptr);
   }

@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "proxy/heap_trim.h"
 #include "proxy/pacer.h"
 #include "proxy/runtime.h"
 #include "proxy/metrics.h"
@@ -158,6 +159,7 @@ class Worker {
   bool deadline_passed_ = false;  // shutdown: the drain timeout came (tcp sessions then have the close grace)
   uv_timer_t delay_timer_{};
   LoopTimers timers_{loop_};  // after loop_: initialised from it
+  HeapTrimmer heap_trimmer_{timers_};  // after timers_: its entry leaves the wheel first
   std::unique_ptr<Pacer> shutdown_pacer_;
   std::function<void()> shutdown_done_;
 

@@ -4,7 +4,8 @@
 2,000 WebSockets are held through ringway to one wsecho by tools/wsbench (hold mode, every
 connection echoes once at the end so none is silently lost). ringway's RSS with them held, minus its
 RSS before the first connection, over 2,000 must be at most 4 KiB; once they have all closed, its
-RSS must be back within 8 MiB of the fresh process. The figures are printed either way.
+RSS must be back within 2 MiB of the fresh process (ringway trims its heap about 1 s after a burst of
+closes: proxy/heap_trim.h; without that the closed sessions' pages stayed, +2.5 MiB here). The figures are printed either way.
 Skipped for a sanitized build (ASan's shadow memory and quarantine make RSS meaningless).
 """
 
@@ -19,7 +20,7 @@ import harness as h
 
 CONNECTIONS = 2000
 MAX_KIB_PER_CONNECTION = 4.0
-MAX_GROWTH_AFTER_CLOSE_KIB = 8 * 1024
+MAX_GROWTH_AFTER_CLOSE_KIB = 2 * 1024
 
 
 def wsbench_bin():
@@ -58,7 +59,7 @@ class MemoryPerIdleConnection(h.IntegrationTestCase):
         per_connection = (held - before) / CONNECTIONS
 
         # Every connection is closed by now on the client side; give ringway a moment to see the
-        # last closes, then take the lowest RSS over a short while.
+        # last closes and trim its heap, then take the lowest RSS over a short while.
         after = rw.rss_kib()
         deadline = time.monotonic() + h.budget(5)
         while time.monotonic() < deadline:
