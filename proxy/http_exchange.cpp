@@ -366,7 +366,7 @@ void Session::on_exchange_written(Flow& flow) {
 }
 
 void Session::on_exchange_write_failed(Flow& flow) {
-  if (flow.to == &client_) {
+  if (to(flow) == &client_) {
     close(CloseReason::ClientError);
     return;
   }

@@ -134,7 +134,7 @@ struct WorkerMetrics {
   std::array<Counter, kStatusClassNames.size()> http_local;
 };
 
-// Watches one relay direction's frames (the relay's FlowSink derives from it): counts messages,
+// Watches one relay direction's frames (each relay Flow has one; its FlowSink forwards to it): counts messages,
 // message sizes and Close frames, and remembers the Close codes for the access log.
 class FlowObserver : public ws::FrameSink {
  public:

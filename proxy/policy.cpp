@@ -123,7 +123,8 @@ void Session::relay_watching_pong(std::span<const uint8_t> bytes) {
     }
     p.header_seen = p.frame_ended = false;
     const std::span<const uint8_t> chunk = bytes.first(take);
-    const ws::FeedResult result = c2b_.tracker.feed(chunk, c2b_.sink);
+    FlowSink sink(*this, c2b_);
+    const ws::FeedResult result = c2b_.tracker.feed(chunk, sink);
     c2b_.bytes += result.consumed;
     if (result.error != ws::FrameError::None) {
       p.hold_size = 0;  // the held bytes are the offending frame's: never forwarded

@@ -35,16 +35,8 @@ Session::Session(Worker& worker, ListenerState& listener, std::shared_ptr<const 
       b2c_(ws::Direction::ServerToClient, runtime_->config->websocket.max_message_size) {
   client_.data = this;
   backend_.data = this;
-  c2b_.from = b2c_.to = &client_;
-  c2b_.to = b2c_.from = &backend_;
-  c2b_.sink.flow = &c2b_;
-  b2c_.sink.flow = &b2c_;
-  c2b_.sink.session = this;
-  b2c_.sink.session = this;
-  c2b_.peer = &b2c_;
-  b2c_.peer = &c2b_;
-  c2b_.sink.attach(worker_.metrics(), metrics::Dir::ClientToBackend);
-  b2c_.sink.attach(worker_.metrics(), metrics::Dir::BackendToClient);
+  c2b_.observer.attach(worker_.metrics(), metrics::Dir::ClientToBackend);
+  b2c_.observer.attach(worker_.metrics(), metrics::Dir::BackendToClient);
   tcp_mode_ = listener_.runtime->config->mode == conf::ListenerMode::Tcp;
   c2b_.raw = b2c_.raw = tcp_mode_;
 }
@@ -586,14 +578,14 @@ void Session::log_end() {
   r.ended_ns = uv_hrtime();
   r.bytes = {c2b_.bytes, b2c_.bytes};
   r.messages = {c2b_.tracker.messages(), b2c_.tracker.messages()};
-  r.client_sent_close = c2b_.sink.saw_close();
-  r.backend_sent_close = b2c_.sink.saw_close();
-  r.client_close_code = c2b_.sink.close_code();
-  r.backend_close_code = b2c_.sink.close_code();
+  r.client_sent_close = c2b_.observer.saw_close();
+  r.backend_sent_close = b2c_.observer.saw_close();
+  r.client_close_code = c2b_.observer.close_code();
+  r.backend_close_code = b2c_.observer.close_code();
   r.client_closed_first = c2b_.closed_first;
   r.backend_closed_first = b2c_.closed_first;
-  r.ringway_code_to_client = b2c_.sink.ringway_code();
-  r.ringway_code_to_backend = c2b_.sink.ringway_code();
+  r.ringway_code_to_client = b2c_.observer.ringway_code();
+  r.ringway_code_to_backend = c2b_.observer.ringway_code();
   access::connection_ended(worker_.metrics(), r);
 }
 

@@ -103,43 +103,48 @@ class Session : private TimerWheel::Entry {
     std::vector<uint8_t> bytes;    // being written
     std::vector<uint8_t> backlog;  // queued meanwhile (ringway's own frames, TLS records)
   };
-  // Forwards events of interest from a flow's frame tracker.
-  // The base counts messages, sizes and Close frames for metrics and the access log.
-  struct FlowSink final : metrics::FlowObserver {
-    Flow* flow = nullptr;
-    Session* session = nullptr;
+  // Receives a flow's frame-tracker events and passes them to the flow's observer (metrics, access
+  // log), to the client policy and to the flow's close state. Built on the stack around each feed,
+  // so that a flow stores no pointers back to itself or to its session.
+  struct FlowSink final : ws::FrameSink {
+    Session& session;
+    Flow& flow;
+    FlowSink(Session& s, Flow& f) : session(s), flow(f) {}
     ws::FrameError admit_frame(const ws::FrameHeader& header) override;
     void on_frame_header(const ws::FrameHeader& header) override;
+    void on_frame_payload(const ws::FrameHeader& header, std::span<const uint8_t> bytes, uint64_t offset) override;
     void on_frame_end(const ws::FrameHeader& header, bool message_end) override;
   };
 
-  // One direction of the relay: bytes read from `from` are tracked and written on to `to`.
+  // One direction of the relay: bytes read from from(flow) are tracked and written on to to(flow).
+  // c2b_ reads the client and writes the backend, b2c_ the reverse; peer(flow) is the other one.
+  // Kept small (one per direction in every idle session): the flags are bits, the endpoints derived.
   struct Flow {
-    uv_tcp_t* from = nullptr;
-    uv_tcp_t* to = nullptr;
     ws::FrameTracker tracker;
-    FlowSink sink;
-    // Bytes `to` has not taken yet, and the write request carrying them: allocated when a write
-    // stays pending and freed when it completes, so an idle flow holds no buffer and no request.
-    // Reading from `from` stops while it exists (backpressure: bounded by one read).
+    metrics::FlowObserver observer;  // counts messages, sizes and Close frames
+    // Bytes the destination has not taken yet, and the write request carrying them: allocated when
+    // a write stays pending and freed when it completes, so an idle flow holds no buffer and no
+    // request. Reading from the source stops while it exists (backpressure: bounded by one read).
     std::unique_ptr<PendingWrite> out;
-    bool writing = false;
-    bool eof = false;            // `from` ended (EOF or error)
-    bool shutdown_sent = false;  // `to` was told that no more bytes come
-    bool shutdown_wanted = false;  // ...once the pending bytes are written
-    bool saw_close = false;      // a Close frame passed from `from`
-    bool closed_first = false;   // ...and it started the close handshake
-    Flow* peer = nullptr;        // the other direction
-    bool discard = false;        // bytes from `from` are no longer forwarded
-    bool violated = false;       // `from` broke the protocol; its bytes are ignored
-    bool close_sent = false;     // ringway inserted its own Close toward `to`
-    bool insert_impossible = false;  // `from` ended mid-frame: no frame of ours can follow
-    uint8_t insert_size = 0;     // a frame of ringway's waiting for the next boundary
     std::unique_ptr<std::array<uint8_t, 2 + 8 + 4 + 125>> insert;  // allocated on first use
     uint64_t bytes = 0;
-    bool raw = false;            // tcp mode: bytes pass as they are, the tracker is never fed
+    bool writing : 1 = false;
+    bool eof : 1 = false;              // the source ended (EOF or error)
+    bool shutdown_sent : 1 = false;    // the destination was told that no more bytes come
+    bool shutdown_wanted : 1 = false;  // ...once the pending bytes are written
+    bool saw_close : 1 = false;        // a Close frame passed from the source
+    bool closed_first : 1 = false;     // ...and it started the close handshake
+    bool discard : 1 = false;          // bytes from the source are no longer forwarded
+    bool violated : 1 = false;         // the source broke the protocol; its bytes are ignored
+    bool close_sent : 1 = false;       // ringway inserted its own Close toward the destination
+    bool insert_impossible : 1 = false;  // the source ended mid-frame: no frame of ours can follow
+    bool raw : 1 = false;              // tcp mode: bytes pass as they are, the tracker is never fed
+    uint8_t insert_size = 0;           // a frame of ringway's waiting for the next boundary
     Flow(ws::Direction direction, uint64_t max_message) : tracker(direction, max_message) {}
   };
+  uv_tcp_t* from(const Flow& flow) { return &flow == &c2b_ ? &client_ : &backend_; }
+  uv_tcp_t* to(const Flow& flow) { return &flow == &c2b_ ? &backend_ : &client_; }
+  Flow& peer(const Flow& flow) { return &flow == &c2b_ ? b2c_ : c2b_; }
 
   // Handshake (session.cpp). begin_client_protocol: the client's own protocol starts (right after
   // accept, or after a PROXY header): HTTP head reading, or the tcp relay's connect.

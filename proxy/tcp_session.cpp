@@ -170,7 +170,7 @@ void Session::begin_tcp_relay() {
 
 void Session::relay_raw(Flow& flow, std::span<const uint8_t> bytes) {
   flow.bytes += bytes.size();
-  flow.sink.add_bytes(bytes.size());  // ringway_bytes_total{direction}
+  flow.observer.add_bytes(bytes.size());  // ringway_bytes_total{direction}
   last_io_ms_ = uv_now(worker_.loop());
   if (!flow.discard && !write_through(flow, bytes)) return;
   maybe_finish();
@@ -180,7 +180,7 @@ void Session::relay_raw(Flow& flow, std::span<const uint8_t> bytes) {
 void Session::on_raw_flow_ended(Flow& flow, int status) {
   if (flow.eof) return;
   flow.eof = true;
-  uv_read_stop(stream(flow.from));
+  uv_read_stop(stream(from(flow)));
   const bool from_client = &flow == &c2b_;
   if (status != UV_EOF) {
     // A reset (or a read error): the other side gets a reset too, as if it were connected straight
