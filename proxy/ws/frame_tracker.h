@@ -129,26 +129,26 @@ class FrameTracker {
   uint64_t payload_remaining() const;
 
  private:
-  // Validates the header bytes seen so far once the byte at index header_have_ - 1 has arrived.
-  FrameError check_header_byte();
+  // Validates and decodes one header byte (the one at index header_have_ - 1) as it arrives, straight
+  // into current_: no copy of the header bytes is kept.
+  FrameError check_header_byte(uint8_t byte);
   FrameError check_data_frame_size(uint64_t payload_length) const;
   void begin_payload(FrameSink& sink);
   void end_frame(FrameSink& sink);
 
-  Direction direction_;
+  // Ordered widest first, so that the tracker (two per relayed connection) has no holes: 64 bytes.
+  FrameHeader current_{};  // the header being read, then the frame whose payload is passing
   uint64_t max_message_size_;
-  uint8_t allowed_rsv_ = 0;
-  uint8_t header_need_ = 2;  // header size once known (2 until the second byte arrived)
-  FrameError error_ = FrameError::None;
-  // Header accumulation (a header can arrive split at any byte).
-  std::array<uint8_t, 14> header_bytes_{};
-  uint8_t header_have_ = 0;
-  FrameHeader current_{};
-  bool in_payload_ = false;
   uint64_t payload_seen_ = 0;
-  bool message_open_ = false;
   uint64_t message_size_ = 0;
   uint64_t messages_ = 0;
+  Direction direction_;
+  uint8_t allowed_rsv_ = 0;
+  uint8_t header_need_ = 2;  // header size once known (2 until the second byte arrived)
+  uint8_t header_have_ = 0;  // header bytes seen (a header can arrive split at any byte)
+  FrameError error_ = FrameError::None;
+  bool in_payload_ = false;
+  bool message_open_ = false;
 };
 
 // Builds an unfragmented frame (e.g. ringway's own Close 1001 / 1012) into `out`; returns its size.
