@@ -39,6 +39,7 @@ Session::Session(Worker& worker, ListenerState& listener, std::shared_ptr<const 
   b2c_.observer.attach(worker_.metrics(), metrics::Dir::BackendToClient);
   tcp_mode_ = listener_.runtime->config->mode == conf::ListenerMode::Tcp;
   c2b_.raw = b2c_.raw = tcp_mode_;
+  if (tcp_mode_) tcp_ = std::make_unique<TcpClock>();
 }
 
 // Cancelled by close() already; a session freed another way must not stay in the worker's wheel.
@@ -48,7 +49,6 @@ bool Session::accept(uv_stream_t* server) {
   uv_loop_t* loop = worker_.loop();
   uv_tcp_init(loop, &client_);
   open_handles_ = 1;  // client_ (its timer is an entry in the worker's wheel, not a handle)
-  started_ms_ = uv_now(loop);
   marks_.accepted_ns = uv_hrtime();
   worker_.session_started(*this);
   ++listener_.active;

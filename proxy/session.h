@@ -42,9 +42,10 @@ namespace http {
 struct RequestHead;
 }
 
-// The session is its own entry in the worker's timer wheel (a private base, so that the wheel's
-// callback finds the session again without a pointer per session).
-class Session : private TimerWheel::Entry {
+// The session is its own entry in the worker's timer wheel and its own node in the worker's session
+// lists (private bases, so that the wheel's callback and the lists find the session again without a
+// pointer per session).
+class Session : private TimerWheel::Entry, private IntrusiveList<Session>::Node {
  public:
   Session(Worker& worker, ListenerState& listener, std::shared_ptr<const Runtime> runtime);
   ~Session();
@@ -77,10 +78,11 @@ class Session : private TimerWheel::Entry {
   }
 
   // Membership in one of the worker's session lists (O(1) removal, no allocation).
-  IntrusiveList<Session>::Node link;
+  IntrusiveList<Session>::Node& link() { return *this; }
 
  private:
   friend struct SessionCallbacks;
+  friend class IntrusiveList<Session>;  // casts its nodes back to sessions
 
   enum class Phase : uint8_t {
     ReadingProxyHeader,  // proxy_protocol: the PROXY header, before anything else (raw, before TLS)
@@ -267,6 +269,8 @@ class Session : private TimerWheel::Entry {
 
   static constexpr uint64_t kLingerAfterAnswerMs = 2000;
 
+  // Data members, widest first so that there are no holes: one Session per connection, idle or
+  // not, so every byte here counts (sizeof is checked with gdb's `ptype /o ringway::Session`).
   Worker& worker_;
   ListenerState& listener_;
   std::shared_ptr<const Runtime> runtime_;
@@ -275,45 +279,49 @@ class Session : private TimerWheel::Entry {
   // it could be freed by the next reload while the session uses it.
   const ListenerRuntime* listener_runtime_;
   const PoolRuntime* pool_ = nullptr;
-  uint32_t backend_index_ = 0;
-  bool counted_on_backend_ = false;
-  bool backend_connected_ = false;
-  bool backend_dead_ = false;  // reset or vanished: nothing more can be written to it
-  bool going_away_ = false;
-  bool grace_armed_ = false;
-  bool tcp_mode_ = false;          // the listener's mode when the session was accepted
-  bool tcp_ending_ = false;        // tcp: ringway sent its FINs (deadline): the grace is strict
-  bool held_client_eof_ = false;   // tcp: the client ended before the backend was connected
-  uint64_t tcp_deadline_ms_ = 0;   // tcp: drain/shutdown deadline (loop time); 0 = none
-  uint64_t grace_since_ms_ = 0;    // tcp: when the close grace began
-  uint64_t last_io_ms_ = 0;        // tcp: last relayed read, so a live half-close is not cut
 
-  uv_tcp_t client_{};
-  uv_tcp_t backend_{};
-  TimerPurpose timer_purpose_ = TimerPurpose::Handshake;
-  bool backend_open_ = false;
-  int open_handles_ = 0;
-
-  Phase phase_ = Phase::ReadingHead;
-  CloseReason reason_ = CloseReason::None;
-  int status_sent_ = 0;
-  std::string client_ip_;
-  std::string target_;
+  // mode: tcp only, allocated with such a session (a WebSocket session does not carry it).
+  struct TcpClock {
+    uint64_t deadline_ms = 0;     // drain/shutdown deadline (loop time); 0 = none
+    uint64_t grace_since_ms = 0;  // when the close grace began
+    uint64_t last_io_ms = 0;      // last relayed read, so a live half-close is not cut
+  };
+  std::unique_ptr<TcpClock> tcp_;
   std::unique_ptr<HandshakeState> handshake_;  // released once relaying
   std::unique_ptr<HttpExchange> exchange_;     // the plain HTTP request in flight, if any
-  uint32_t http_requests_ = 0;                 // plain requests completed on this connection
-  bool backend_reusable_ = false;              // backend_ idle, kept for the next plain request
   std::unique_ptr<ClientPolicy> policy_;       // only when a websocket policy is configured
   std::unique_ptr<tls::TlsSession> client_tls_;   // TLS listener
   std::unique_ptr<tls::TlsSession> backend_tls_;  // pool with backend_tls
-  bool client_tls_eof_ = false;
-  bool backend_tls_eof_ = false;
-  bool client_dead_ = false;
-  bool counted_per_ip_ = false;                // holds one of its address's max_connections_per_ip                   // no Pong in time: the client is gone
+  std::string client_ip_;
+  std::string target_;
+
+  uv_tcp_t client_{};
+  uv_tcp_t backend_{};
   Flow c2b_;
   Flow b2c_;
-  uint64_t started_ms_ = 0;
   metrics::SessionMarks marks_;  // accept and 101 times, go-away cause: metrics and the access log
+
+  uint32_t backend_index_ = 0;
+  uint32_t http_requests_ = 0;  // plain requests completed on this connection
+  uint16_t status_sent_ = 0;    // the HTTP status the client got, for the access log
+  uint8_t open_handles_ = 0;    // client_ and backend_ while open
+  TimerPurpose timer_purpose_ = TimerPurpose::Handshake;
+  Phase phase_ = Phase::ReadingHead;
+  CloseReason reason_ = CloseReason::None;
+  bool counted_on_backend_ : 1 = false;
+  bool backend_connected_ : 1 = false;
+  bool backend_dead_ : 1 = false;  // reset or vanished: nothing more can be written to it
+  bool backend_open_ : 1 = false;
+  bool backend_reusable_ : 1 = false;  // backend_ idle, kept for the next plain request
+  bool going_away_ : 1 = false;
+  bool grace_armed_ : 1 = false;
+  bool tcp_mode_ : 1 = false;          // the listener's mode when the session was accepted
+  bool tcp_ending_ : 1 = false;        // tcp: ringway sent its FINs (deadline): the grace is strict
+  bool held_client_eof_ : 1 = false;   // tcp: the client ended before the backend was connected
+  bool client_tls_eof_ : 1 = false;
+  bool backend_tls_eof_ : 1 = false;
+  bool client_dead_ : 1 = false;       // no Pong in time: the client is gone
+  bool counted_per_ip_ : 1 = false;    // holds one of its address's max_connections_per_ip
 };
 
 }  // namespace ringway

@@ -143,7 +143,7 @@ void Session::begin_tcp_relay() {
   const std::string from_client = std::move(handshake_->head);
   const std::string from_backend = std::move(handshake_->response_bytes);
   handshake_.reset();  // an established connection keeps no connect state
-  last_io_ms_ = uv_now(worker_.loop());
+  tcp_->last_io_ms = uv_now(worker_.loop());
 
   if (!held_client_eof_) {
     uv_read_start(stream(&client_), SessionCallbacks::alloc, SessionCallbacks::client_read);
@@ -159,8 +159,8 @@ void Session::begin_tcp_relay() {
     on_flow_ended(c2b_, UV_EOF);
     if (phase_ != Phase::Relaying) return;
   }
-  if (tcp_deadline_ms_ != 0) {  // told to go away while connecting
-    if (uv_now(worker_.loop()) >= tcp_deadline_ms_) {
+  if (tcp_->deadline_ms != 0) {  // told to go away while connecting
+    if (uv_now(worker_.loop()) >= tcp_->deadline_ms) {
       end_tcp_at_deadline();
     } else {
       arm_tcp_timer();
@@ -171,7 +171,7 @@ void Session::begin_tcp_relay() {
 void Session::relay_raw(Flow& flow, std::span<const uint8_t> bytes) {
   flow.bytes += bytes.size();
   flow.observer.add_bytes(bytes.size());  // ringway_bytes_total{direction}
-  last_io_ms_ = uv_now(worker_.loop());
+  tcp_->last_io_ms = uv_now(worker_.loop());
   if (!flow.discard && !write_through(flow, bytes)) return;
   maybe_finish();
 }
@@ -224,7 +224,7 @@ void Session::reset_and_close(uv_tcp_t* toward, CloseReason why) {
 // The drain or shutdown deadline: a FIN to both peers. Anything they still send is read and
 // dropped (closing with unread input would turn the FIN into a reset).
 void Session::end_tcp_at_deadline() {
-  tcp_deadline_ms_ = 0;
+  tcp_->deadline_ms = 0;
   tcp_ending_ = true;
   if (reason_ == CloseReason::None) reason_ = CloseReason::Shutdown;
   c2b_.discard = true;
@@ -232,7 +232,7 @@ void Session::end_tcp_at_deadline() {
   shutdown_write(c2b_);
   shutdown_write(b2c_);
   grace_armed_ = true;
-  grace_since_ms_ = uv_now(worker_.loop());  // strict from here: the peers only have to close
+  tcp_->grace_since_ms = uv_now(worker_.loop());  // strict from here: the peers only have to close
   arm_tcp_timer();
   maybe_finish();
 }
@@ -242,9 +242,9 @@ void Session::go_away_at(uint64_t deadline_ms) {
   metrics::note_go_away(worker_.metrics(), marks_, !worker_.accepting());  // listeners closed: shutdown
   going_away_ = true;
   deadline_ms = std::max<uint64_t>(deadline_ms, 1);  // 0 means "none"
-  if (tcp_deadline_ms_ == 0 || deadline_ms < tcp_deadline_ms_) tcp_deadline_ms_ = deadline_ms;
+  if (tcp_->deadline_ms == 0 || deadline_ms < tcp_->deadline_ms) tcp_->deadline_ms = deadline_ms;
   if (phase_ != Phase::Relaying) return;  // begin_tcp_relay looks at the deadline
-  if (uv_now(worker_.loop()) >= tcp_deadline_ms_) {
+  if (uv_now(worker_.loop()) >= tcp_->deadline_ms) {
     end_tcp_at_deadline();
     return;
   }
@@ -252,8 +252,8 @@ void Session::go_away_at(uint64_t deadline_ms) {
 }
 
 bool Session::cancel_go_away() {
-  if (phase_ == Phase::Closed || tcp_ending_ || tcp_deadline_ms_ == 0) return false;
-  tcp_deadline_ms_ = 0;
+  if (phase_ == Phase::Closed || tcp_ending_ || tcp_->deadline_ms == 0) return false;
+  tcp_->deadline_ms = 0;
   going_away_ = false;
   if (phase_ == Phase::Relaying) arm_tcp_timer();
   return true;
@@ -264,7 +264,7 @@ bool Session::cancel_go_away() {
 void Session::start_tcp_grace() {
   if (!grace_armed_) {
     grace_armed_ = true;
-    grace_since_ms_ = uv_now(worker_.loop());
+    tcp_->grace_since_ms = uv_now(worker_.loop());
   }
   arm_tcp_timer();
 }
@@ -273,9 +273,9 @@ void Session::start_tcp_grace() {
 void Session::arm_tcp_timer() {
   if (phase_ != Phase::Relaying) return;  // the timer guards the connect until then
   uint64_t due = std::numeric_limits<uint64_t>::max();
-  if (tcp_deadline_ms_ != 0) due = tcp_deadline_ms_;
+  if (tcp_->deadline_ms != 0) due = tcp_->deadline_ms;
   if (grace_armed_) {
-    const uint64_t since = tcp_ending_ ? grace_since_ms_ : std::max(grace_since_ms_, last_io_ms_);
+    const uint64_t since = tcp_ending_ ? tcp_->grace_since_ms : std::max(tcp_->grace_since_ms, tcp_->last_io_ms);
     due = std::min(due, since + kCloseGraceMs);
   }
   if (due == std::numeric_limits<uint64_t>::max()) {
@@ -288,12 +288,12 @@ void Session::arm_tcp_timer() {
 
 void Session::on_tcp_timer() {
   const uint64_t now = uv_now(worker_.loop());
-  if (tcp_deadline_ms_ != 0 && now >= tcp_deadline_ms_) {
+  if (tcp_->deadline_ms != 0 && now >= tcp_->deadline_ms) {
     end_tcp_at_deadline();
     return;
   }
   if (grace_armed_) {
-    const uint64_t since = tcp_ending_ ? grace_since_ms_ : std::max(grace_since_ms_, last_io_ms_);
+    const uint64_t since = tcp_ending_ ? tcp_->grace_since_ms : std::max(tcp_->grace_since_ms, tcp_->last_io_ms);
     if (now >= since + kCloseGraceMs) {
       close(reason_ == CloseReason::None ? CloseReason::LingerTimeout : reason_);
       return;

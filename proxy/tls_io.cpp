@@ -48,9 +48,10 @@ void Session::on_read(uv_tcp_t* stream, ssize_t nread, const uv_buf_t* buf) {
   if (tls->state() == tls::TlsState::Failed) {
     on_tls_failure(stream);
   } else if (tls->state() == tls::TlsState::PeerClosed) {
-    bool& noted = stream == &client_ ? client_tls_eof_ : backend_tls_eof_;
-    if (!noted) {
-      noted = true;  // close_notify: the peer's side ended, as with a TCP EOF
+    const bool from_client = stream == &client_;
+    if (!(from_client ? client_tls_eof_ : backend_tls_eof_)) {
+      // close_notify: the peer's side ended, as with a TCP EOF (noted once)
+      (from_client ? client_tls_eof_ : backend_tls_eof_) = true;
       deliver(stream, UV_EOF, nullptr);
     }
   }

@@ -167,15 +167,14 @@ bool Worker::admit_ip(const std::string& ip, uint64_t limit) { return connection
 void Worker::release_ip(const std::string& ip) { connections_.release_ip(ip); }
 
 void Worker::session_started(Session& session) {
-  session.link.owner = &session;
-  live_.push_back(session.link);
+  live_.push_back(session.link());
   ++sessions_;
   ++accepted_;
   connections_.started();
 }
 
 void Worker::session_finished(Session& session) {
-  session.link.unlink();
+  session.link().unlink();
   --sessions_;
   connections_.finished();
   maybe_done();
@@ -202,12 +201,12 @@ std::optional<size_t> Worker::drain_backend(const health::BackendState* state, u
   live_.for_each([&](Session& s) {
     if (!s.uses_backend(state)) return;
     if (s.tcp_mode()) {  // not paced: relays on until the deadline, then a FIN (tcp_session.cpp)
-      told_.push_back(s.link);
+      told_.push_back(s.link());
       s.go_away_at(deadline);
       ++tcp;
       return;
     }
-    pacer->waiting().push_back(s.link);
+    pacer->waiting().push_back(s.link());
   });
   const size_t sessions = pacer->waiting().size() + tcp;
   Pacer* raw = pacer.get();
@@ -226,7 +225,7 @@ void Worker::undrain_backend(const health::BackendState* state) {
   }
   if (!shutting_down_) {  // tcp sessions waiting for this drain's deadline stay too
     told_.for_each([&](Session& s) {
-      if (s.tcp_mode() && s.uses_backend(state) && s.cancel_go_away()) live_.push_back(s.link);
+      if (s.tcp_mode() && s.uses_backend(state) && s.cancel_go_away()) live_.push_back(s.link());
     });
   }
   reap_finished_drains();
@@ -263,7 +262,7 @@ void Worker::start_shutdown_drain() {
   live_.move_all_to(shutdown_pacer_->waiting());
   // mode: tcp sessions are not paced: they relay on until the deadline, then get a FIN.
   shutdown_pacer_->waiting().for_each([&](Session& s) {
-    if (s.tcp_mode()) told_.push_back(s.link);
+    if (s.tcp_mode()) told_.push_back(s.link());
   });
   told_.for_each([&](Session& s) {
     if (s.tcp_mode()) s.go_away_at(drain_end_ms_);
