@@ -41,7 +41,7 @@ void Session::FlowSink::on_frame_payload(const ws::FrameHeader& header, std::spa
 }
 
 void Session::FlowSink::on_frame_end(const ws::FrameHeader& header, bool message_end) {
-  flow.observer.on_frame_end(header, message_end);  // metrics: messages, sizes, Close codes
+  flow.observer.on_frame_end(session.worker().metrics(), header, message_end, flow.tracker.message_size());  // metrics: messages, sizes, Close codes
   if (session.policy_ && &flow == &session.c2b_) session.policy_->on_client_frame_end();
   if (header.opcode != static_cast<uint8_t>(ws::Opcode::Close) || flow.saw_close) return;
   flow.saw_close = true;
@@ -85,7 +85,7 @@ void Session::on_relay_read(Flow& flow, ssize_t nread, const uv_buf_t* buf) {
   }
   const std::span bytes(reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread));
   if (policy_) {
-    policy_->note_read(&flow == &c2b_, uv_now(worker_.loop()));
+    policy_->note_read(&flow == &c2b_, uv_now(worker().loop()));
     if (&flow == &c2b_ && policy_->awaiting_pong) {
       relay_watching_pong(bytes);
       return;
@@ -111,7 +111,7 @@ void Session::relay_bytes(Flow& flow, std::span<const uint8_t> bytes) {
     FlowSink sink(*this, flow);
     const ws::FeedResult result = flow.tracker.feed(chunk, sink);
     flow.bytes += result.consumed;
-    flow.observer.add_bytes(result.consumed);
+    flow.observer.add_bytes(worker().metrics(), result.consumed);
     if (!flow.discard && result.consumed != 0) {
       if (!write_through(flow, chunk.first(result.consumed))) return;
     }
@@ -241,10 +241,10 @@ void Session::on_flow_ended(Flow& flow, int status) {
       log::warn("backend went away without a close",
                 {{"pool", pool_->config->name},
                  {"backend", pool_->backends[backend_index_]->config->name},
-                 {"client", client_ip_},
+                 {"client", std::string(client_ip())},
                  {"error", status == UV_EOF ? "eof" : uv_strerror(status)}});
       const BackendRuntime& gone = *pool_->backends[backend_index_];  // a reset counts for passive ejection
-      if (status != UV_EOF) health::on_backend_failure(*gone.state, pool_->config->passive, uv_now(worker_.loop()),
+      if (status != UV_EOF) health::on_backend_failure(*gone.state, pool_->config->passive, uv_now(worker().loop()),
                                                        pool_->config->name, gone.config->name, uv_strerror(status));
       send_close(b2c_, 1012, "backend went away");
     } else {
@@ -283,7 +283,7 @@ void Session::on_protocol_violation(Flow& flow, ws::FrameError error) {
                                                      : "websocket protocol violation",
             {{"from", from_client ? "client" : "backend"},
              {"error", ws::to_string(error)},
-             {"client", client_ip_},
+             {"client", std::string(client_ip())},
              {"backend", pool_->backends[backend_index_]->config->name}});
   // The side that broke the rules gets 1002 (1009 too big, 1008 rate limit); the other side 1001.
   Flow& toward_offender = from_client ? b2c_ : c2b_;
@@ -298,10 +298,10 @@ void Session::on_protocol_violation(Flow& flow, ws::FrameError error) {
 }
 
 void Session::go_away() {
-  metrics::note_go_away(worker_.metrics(), marks_, !worker_.accepting());  // listeners closed: shutdown
+  metrics::note_go_away(worker().metrics(), marks_, !worker().accepting());  // listeners closed: shutdown
   going_away_ = true;
   if (tcp_mode_) {
-    go_away_at(uv_now(worker_.loop()));  // not normally paced (Worker gives the deadline): a FIN now
+    go_away_at(uv_now(worker().loop()));  // not normally paced (Worker gives the deadline): a FIN now
     return;
   }
   if (phase_ != Phase::Relaying) {
@@ -348,7 +348,7 @@ void Session::emit_insert(Flow& flow) {
   const uint8_t size = flow.insert_size;
   flow.insert_size = 0;
   flow.close_sent = true;
-  flow.observer.ringway_close_sent();  // metrics: ringway_closes_total, failovers
+  flow.observer.ringway_close_sent(worker().metrics());  // metrics: ringway_closes_total, failovers
   flow.discard = true;  // after our Close, the peer's data frames are not forwarded any more
   if (!write_through(flow, std::span<const uint8_t>(flow.insert->data(), size))) return;
   if (flow.shutdown_wanted && !flow.writing) shutdown_write(flow);

@@ -26,12 +26,11 @@
 #include "proxy/runtime.h"
 #include "proxy/session_list.h"
 #include "proxy/timer_wheel.h"
+#include "proxy/worker.h"
 #include "proxy/ws/frame_tracker.h"
 
 namespace ringway {
 
-class Worker;
-struct ListenerState;
 namespace tls {
 class TlsSession;
 }
@@ -47,7 +46,8 @@ struct RequestHead;
 // pointer per session).
 class Session : private TimerWheel::Entry, private IntrusiveList<Session>::Node {
  public:
-  Session(Worker& worker, ListenerState& listener, std::shared_ptr<const Runtime> runtime);
+  // On the loop of the listener's worker.
+  Session(ListenerState& listener, std::shared_ptr<const Runtime> runtime);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -123,13 +123,13 @@ class Session : private TimerWheel::Entry, private IntrusiveList<Session>::Node 
   // Kept small (one per direction in every idle session): the flags are bits, the endpoints derived.
   struct Flow {
     ws::FrameTracker tracker;
-    metrics::FlowObserver observer;  // counts messages, sizes and Close frames
     // Bytes the destination has not taken yet, and the write request carrying them: allocated when
     // a write stays pending and freed when it completes, so an idle flow holds no buffer and no
     // request. Reading from the source stops while it exists (backpressure: bounded by one read).
     std::unique_ptr<PendingWrite> out;
     std::unique_ptr<std::array<uint8_t, 2 + 8 + 4 + 125>> insert;  // allocated on first use
     uint64_t bytes = 0;
+    metrics::FlowObserver observer;  // counts messages, sizes and Close frames
     bool writing : 1 = false;
     bool eof : 1 = false;              // the source ended (EOF or error)
     bool shutdown_sent : 1 = false;    // the destination was told that no more bytes come
@@ -142,7 +142,10 @@ class Session : private TimerWheel::Entry, private IntrusiveList<Session>::Node 
     bool insert_impossible : 1 = false;  // the source ended mid-frame: no frame of ours can follow
     bool raw : 1 = false;              // tcp mode: bytes pass as they are, the tracker is never fed
     uint8_t insert_size = 0;           // a frame of ringway's waiting for the next boundary
-    Flow(ws::Direction direction, uint64_t max_message) : tracker(direction, max_message) {}
+    Flow(ws::Direction direction, uint64_t max_message)
+        : tracker(direction, max_message),
+          observer(direction == ws::Direction::ClientToServer ? metrics::Dir::ClientToBackend
+                                                              : metrics::Dir::BackendToClient) {}
   };
   uv_tcp_t* from(const Flow& flow) { return &flow == &c2b_ ? &client_ : &backend_; }
   uv_tcp_t* to(const Flow& flow) { return &flow == &c2b_ ? &backend_ : &client_; }
@@ -181,6 +184,12 @@ class Session : private TimerWheel::Entry, private IntrusiveList<Session>::Node 
   void send_plain(uv_tcp_t* stream, std::string bytes);
   void shutdown_tls(uv_tcp_t* stream);
   void on_tls_failure(uv_tcp_t* stream);
+
+  // The client's address and request target (client_text_).
+  std::string_view client_ip() const;
+  std::string_view target() const;  // "" before a request head
+  void set_client_ip(std::string_view ip);
+  void set_target(std::string_view target);
 
   // Affinity cookie (session_affinity.cpp).
   void read_affinity(std::span<const lb::HeaderView> headers);
@@ -269,10 +278,11 @@ class Session : private TimerWheel::Entry, private IntrusiveList<Session>::Node 
 
   static constexpr uint64_t kLingerAfterAnswerMs = 2000;
 
+  Worker& worker() const { return *listener_.worker; }
+
   // Data members, widest first so that there are no holes: one Session per connection, idle or
   // not, so every byte here counts (sizeof is checked with gdb's `ptype /o ringway::Session`).
-  Worker& worker_;
-  ListenerState& listener_;
+  ListenerState& listener_;  // ...and through it the worker (listener_.worker)
   std::shared_ptr<const Runtime> runtime_;
   // The listener as configured in runtime_ (taken at accept): listener_.runtime follows reloads
   // into the worker's newest Runtime, which this session does not hold, so a pool routed through
@@ -292,8 +302,10 @@ class Session : private TimerWheel::Entry, private IntrusiveList<Session>::Node 
   std::unique_ptr<ClientPolicy> policy_;       // only when a websocket policy is configured
   std::unique_ptr<tls::TlsSession> client_tls_;   // TLS listener
   std::unique_ptr<tls::TlsSession> backend_tls_;  // pool with backend_tls
-  std::string client_ip_;
-  std::string target_;
+  // The client's address (text) and, once a request head was read, its target for the access log,
+  // in one string: "<ip>" or "<ip>\0<target>" (an address has no NUL). Together they usually fit in
+  // the string's own 15 bytes: one std::string and no heap block per idle WebSocket for both.
+  std::string client_text_;
 
   uv_tcp_t client_{};
   uv_tcp_t backend_{};

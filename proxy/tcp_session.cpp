@@ -38,7 +38,7 @@ uv_stream_t* stream(uv_tcp_t* tcp) { return reinterpret_cast<uv_stream_t*>(tcp);
 
 // The same bytes that hash_key: source_ip hashes in http mode, so a client lands on the same
 // backend through either kind of listener of a pool.
-uint64_t source_hash(const std::string& client_ip) {
+uint64_t source_hash(std::string_view client_ip) {
   const lb::RequestKeySource source{client_ip, {}, {}};
   return lb::hash_bytes(lb::extract_hash_key(lb::HashKeySpec{}, source));
 }
@@ -63,7 +63,7 @@ void Session::begin_tcp() {
   // Not read until the backend is connected: the kernel holds the client's bytes (after a PROXY
   // header, what came with it in the same read is held in handshake_->head).
   uv_read_stop(stream(&client_));
-  begin_connecting(source_hash(client_ip_));
+  begin_connecting(source_hash(client_ip()));
 }
 
 void Session::on_tcp_client_read(ssize_t nread, const uv_buf_t* buf) {
@@ -118,7 +118,7 @@ void Session::after_tls_read(uv_tcp_t* tls_stream) {
     if (phase_ != Phase::ClientTls || !client_tls_->handshake_done()) return;
     stop_timer();
     uv_read_stop(stream(&client_));  // until the backend is connected; what came is held
-    begin_connecting(source_hash(client_ip_));
+    begin_connecting(source_hash(client_ip()));
     return;
   }
   if (phase_ == Phase::AwaitingResponse && backend_tls_ && backend_tls_->handshake_done()) begin_tcp_relay();
@@ -128,7 +128,7 @@ void Session::after_tls_read(uv_tcp_t* tls_stream) {
 // close() writes the access-log line and counts the reason (ringway_errors_total and the rest).
 void Session::refuse_tcp(std::string_view reason, CloseReason why) {
   if (why == CloseReason::UpstreamTimeout) reason = "backend TLS handshake not finished in time";
-  log::info("connection refused", {{"client", client_ip_},
+  log::info("connection refused", {{"client", std::string(client_ip())},
                                    {"listener", listener_.name},
                                    {"mode", "tcp"},
                                    {"reason", std::string(reason)}});
@@ -143,7 +143,7 @@ void Session::begin_tcp_relay() {
   const std::string from_client = std::move(handshake_->head);
   const std::string from_backend = std::move(handshake_->response_bytes);
   handshake_.reset();  // an established connection keeps no connect state
-  tcp_->last_io_ms = uv_now(worker_.loop());
+  tcp_->last_io_ms = uv_now(worker().loop());
 
   if (!held_client_eof_) {
     uv_read_start(stream(&client_), SessionCallbacks::alloc, SessionCallbacks::client_read);
@@ -160,7 +160,7 @@ void Session::begin_tcp_relay() {
     if (phase_ != Phase::Relaying) return;
   }
   if (tcp_->deadline_ms != 0) {  // told to go away while connecting
-    if (uv_now(worker_.loop()) >= tcp_->deadline_ms) {
+    if (uv_now(worker().loop()) >= tcp_->deadline_ms) {
       end_tcp_at_deadline();
     } else {
       arm_tcp_timer();
@@ -170,8 +170,8 @@ void Session::begin_tcp_relay() {
 
 void Session::relay_raw(Flow& flow, std::span<const uint8_t> bytes) {
   flow.bytes += bytes.size();
-  flow.observer.add_bytes(bytes.size());  // ringway_bytes_total{direction}
-  tcp_->last_io_ms = uv_now(worker_.loop());
+  flow.observer.add_bytes(worker().metrics(), bytes.size());  // ringway_bytes_total{direction}
+  tcp_->last_io_ms = uv_now(worker().loop());
   if (!flow.discard && !write_through(flow, bytes)) return;
   maybe_finish();
 }
@@ -196,9 +196,9 @@ void Session::on_raw_flow_ended(Flow& flow, int status) {
       const BackendRuntime& gone = *pool_->backends[backend_index_];
       log::warn("backend reset the connection", {{"pool", pool_->config->name},
                                                  {"backend", gone.config->name},
-                                                 {"client", client_ip_},
+                                                 {"client", std::string(client_ip())},
                                                  {"error", uv_strerror(status)}});
-      health::on_backend_failure(*gone.state, pool_->config->passive, uv_now(worker_.loop()),
+      health::on_backend_failure(*gone.state, pool_->config->passive, uv_now(worker().loop()),
                                  pool_->config->name, gone.config->name, uv_strerror(status));
     }
     reset_and_close(&client_, CloseReason::BackendVanished);
@@ -232,19 +232,19 @@ void Session::end_tcp_at_deadline() {
   shutdown_write(c2b_);
   shutdown_write(b2c_);
   grace_armed_ = true;
-  tcp_->grace_since_ms = uv_now(worker_.loop());  // strict from here: the peers only have to close
+  tcp_->grace_since_ms = uv_now(worker().loop());  // strict from here: the peers only have to close
   arm_tcp_timer();
   maybe_finish();
 }
 
 void Session::go_away_at(uint64_t deadline_ms) {
   if (phase_ == Phase::Closed || tcp_ending_) return;
-  metrics::note_go_away(worker_.metrics(), marks_, !worker_.accepting());  // listeners closed: shutdown
+  metrics::note_go_away(worker().metrics(), marks_, !worker().accepting());  // listeners closed: shutdown
   going_away_ = true;
   deadline_ms = std::max<uint64_t>(deadline_ms, 1);  // 0 means "none"
   if (tcp_->deadline_ms == 0 || deadline_ms < tcp_->deadline_ms) tcp_->deadline_ms = deadline_ms;
   if (phase_ != Phase::Relaying) return;  // begin_tcp_relay looks at the deadline
-  if (uv_now(worker_.loop()) >= tcp_->deadline_ms) {
+  if (uv_now(worker().loop()) >= tcp_->deadline_ms) {
     end_tcp_at_deadline();
     return;
   }
@@ -264,7 +264,7 @@ bool Session::cancel_go_away() {
 void Session::start_tcp_grace() {
   if (!grace_armed_) {
     grace_armed_ = true;
-    tcp_->grace_since_ms = uv_now(worker_.loop());
+    tcp_->grace_since_ms = uv_now(worker().loop());
   }
   arm_tcp_timer();
 }
@@ -282,12 +282,12 @@ void Session::arm_tcp_timer() {
     stop_timer();
     return;
   }
-  const uint64_t now = uv_now(worker_.loop());
+  const uint64_t now = uv_now(worker().loop());
   arm_timer(TimerPurpose::Tcp, due > now ? due - now : 0);
 }
 
 void Session::on_tcp_timer() {
-  const uint64_t now = uv_now(worker_.loop());
+  const uint64_t now = uv_now(worker().loop());
   if (tcp_->deadline_ms != 0 && now >= tcp_->deadline_ms) {
     end_tcp_at_deadline();
     return;

@@ -36,7 +36,7 @@ void Session::on_read(uv_tcp_t* stream, ssize_t nread, const uv_buf_t* buf) {
   }
   tls->feed_ciphertext(std::span(reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread)));
   // Everything decrypted now is handled before the slab is read into again.
-  const std::span<uint8_t> scratch = worker_.plaintext_slab();
+  const std::span<uint8_t> scratch = worker().plaintext_slab();
   while (phase_ != Phase::Closed) {
     const size_t n = tls->read_plaintext(scratch);
     if (n == 0) break;
@@ -93,7 +93,7 @@ void Session::shutdown_tls(uv_tcp_t* stream) {
 void Session::on_tls_failure(uv_tcp_t* stream) {
   tls::TlsSession& tls = *tls_of(stream);
   if (stream == &client_) {
-    log::warn("tls handshake failed", {{"client", client_ip_},
+    log::warn("tls handshake failed", {{"client", std::string(client_ip())},
                                        {"listener", listener_.name},
                                        {"error", std::string(tls.error())}});
     close(CloseReason::Tls);

@@ -158,7 +158,7 @@ void Worker::on_connection(uv_stream_t* server, int status) {
     log::warn("accept failed", {{"listener", listener->name}, {"error", uv_strerror(status)}});
     return;
   }
-  auto* session = new Session(worker, *listener, worker.runtime_);
+  auto* session = new Session(*listener, worker.runtime_);
   session->accept(server);  // on failure it frees itself through its close callbacks
 }
 

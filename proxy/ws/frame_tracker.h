@@ -123,6 +123,8 @@ class FrameTracker {
   bool in_fragmented_message() const;
   FrameError error() const;
   uint64_t messages() const;  // completed data messages so far
+  // Payload bytes of the data message in progress (its fragments so far), or of the last one.
+  uint64_t message_size() const { return message_size_; }
   // The frame whose payload is passing (valid while !at_frame_boundary() and the header is whole).
   const FrameHeader& current_header() const { return current_; }
   // Payload bytes of the current frame still to come (0 at a boundary or inside a header).
