@@ -87,7 +87,7 @@ void Session::handle_plain_head() {
   uint64_t key_hash = 0;
   if (!route_request(head, key_hash)) return;
   const bool keep = ex.client_keep_alive && !going_away_;
-  hs.backend_head = http::build_backend_head(head, client_ip(), client_tls_ ? "https" : "http",
+  hs.backend_head = http::build_backend_head(head, client_ip(), client_tls() ? "https" : "http",
                                              keep ? "keep-alive" : "close");
   begin_connecting(key_hash);  // start_connect reuses the previous request's backend if it can
 }
@@ -115,7 +115,7 @@ void Session::release_backend() {
   backend_connected_ = false;
   backend_reusable_ = false;
   backend_dead_ = true;  // until the next connect
-  backend_tls_.reset();
+  if (tls_) tls_->backend.reset();
   backend_tls_eof_ = false;
 }
 

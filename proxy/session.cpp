@@ -83,7 +83,7 @@ bool Session::accept(uv_stream_t* server) {
     set_client_ip(net::ip_text(peer));
   }
 
-  if (listener_.runtime->tls) client_tls_ = std::make_unique<tls::TlsSession>(listener_.runtime->tls);
+  if (listener_.runtime->tls) tls_ends().client = std::make_unique<tls::TlsSession>(listener_.runtime->tls);
   handshake_ = std::make_unique<HandshakeState>();
   handshake_->client_address = peer;
   const uint64_t limit = runtime_->config->limits.max_connections;
@@ -142,7 +142,7 @@ void Session::on_timer() {
         fail_proxy_header("PROXY header not received in time");
         return;
       }
-      if (client_tls_ && !client_tls_->handshake_done()) {
+      if (client_tls() && !client_tls()->handshake_done()) {
         // No TLS session to answer in: a stalled TLS handshake is simply dropped.
         log::info("tls handshake timed out", {{"client", std::string(client_ip())}, {"listener", listener_.name}});
         close(CloseReason::Tls);
@@ -260,7 +260,7 @@ void Session::handle_head() {
 
   uint64_t key_hash = 0;
   if (!route_request(head, key_hash)) return;
-  hs.backend_head = http::build_backend_head(head, client_ip(), client_tls_ ? "https" : "http");
+  hs.backend_head = http::build_backend_head(head, client_ip(), client_tls() ? "https" : "http");
   begin_connecting(key_hash);
 }
 
@@ -354,13 +354,13 @@ void Session::on_connected(int status) {
   if (pool_->backend_tls) {
     // A fresh TLS client per attempt; the head waits inside it until the handshake is done.
     const BackendRuntime& backend = *pool_->backends[backend_index_];
-    backend_tls_ = std::make_unique<tls::TlsSession>(*pool_->backend_tls, backend.config->address.host);
+    tls_ends().backend = std::make_unique<tls::TlsSession>(*pool_->backend_tls, backend.config->address.host);
     backend_tls_eof_ = false;
     flush_tls(&backend_);  // the ClientHello
   }
   if (tcp_mode_) {
     // No head to send: the relay starts now, or once the backend's TLS handshake is done.
-    if (!backend_tls_) {
+    if (!backend_tls()) {
       begin_tcp_relay();
       return;
     }

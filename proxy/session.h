@@ -279,6 +279,20 @@ class Session : private TimerWheel::Entry, private IntrusiveList<Session>::Node 
   static constexpr uint64_t kLingerAfterAnswerMs = 2000;
 
   Worker& worker() const { return *listener_.worker; }
+  // TLS toward the client (a TLS listener) and toward the backend (a pool with backend_tls): one
+  // pointer for both, allocated with the first, so that a plain session carries a single one.
+  struct TlsEnds {
+    std::unique_ptr<tls::TlsSession> client;
+    std::unique_ptr<tls::TlsSession> backend;
+    TlsEnds();  // both in tls_io.cpp, where TlsSession is complete
+    ~TlsEnds();
+  };
+  tls::TlsSession* client_tls() const { return tls_ ? tls_->client.get() : nullptr; }
+  tls::TlsSession* backend_tls() const { return tls_ ? tls_->backend.get() : nullptr; }
+  TlsEnds& tls_ends() {
+    if (!tls_) tls_ = std::make_unique<TlsEnds>();
+    return *tls_;
+  }
 
   // Data members, widest first so that there are no holes: one Session per connection, idle or
   // not, so every byte here counts (sizeof is checked with gdb's `ptype /o ringway::Session`).
@@ -300,8 +314,7 @@ class Session : private TimerWheel::Entry, private IntrusiveList<Session>::Node 
   std::unique_ptr<HandshakeState> handshake_;  // released once relaying
   std::unique_ptr<HttpExchange> exchange_;     // the plain HTTP request in flight, if any
   std::unique_ptr<ClientPolicy> policy_;       // only when a websocket policy is configured
-  std::unique_ptr<tls::TlsSession> client_tls_;   // TLS listener
-  std::unique_ptr<tls::TlsSession> backend_tls_;  // pool with backend_tls
+  std::unique_ptr<TlsEnds> tls_;
   // The client's address (text) and, once a request head was read, its target for the access log,
   // in one string: "<ip>" or "<ip>\0<target>" (an address has no NUL). Together they usually fit in
   // the string's own 15 bytes: one std::string and no heap block per idle WebSocket for both.
@@ -311,12 +324,10 @@ class Session : private TimerWheel::Entry, private IntrusiveList<Session>::Node 
   uv_tcp_t backend_{};
   Flow c2b_;
   Flow b2c_;
-  metrics::SessionMarks marks_;  // accept and 101 times, go-away cause: metrics and the access log
+  // Accept and 101 times, go-away cause: metrics and the access log. The fields below start in its
+  // 7 bytes of tail padding ([[no_unique_address]] lets them): bytes first, then the wider ones.
+  [[no_unique_address]] metrics::SessionMarks marks_;
 
-  uint32_t backend_index_ = 0;
-  uint32_t http_requests_ = 0;  // plain requests completed on this connection
-  uint16_t status_sent_ = 0;    // the HTTP status the client got, for the access log
-  uint8_t open_handles_ = 0;    // client_ and backend_ while open
   TimerPurpose timer_purpose_ = TimerPurpose::Handshake;
   Phase phase_ = Phase::ReadingHead;
   CloseReason reason_ = CloseReason::None;
@@ -334,6 +345,10 @@ class Session : private TimerWheel::Entry, private IntrusiveList<Session>::Node 
   bool backend_tls_eof_ : 1 = false;
   bool client_dead_ : 1 = false;       // no Pong in time: the client is gone
   bool counted_per_ip_ : 1 = false;    // holds one of its address's max_connections_per_ip
+  uint8_t open_handles_ : 2 = 0;       // client_ and backend_ while open
+  uint16_t status_sent_ = 0;    // the HTTP status the client got, for the access log
+  uint32_t backend_index_ = 0;
+  uint32_t http_requests_ = 0;  // plain requests completed on this connection
 };
 
 }  // namespace ringway

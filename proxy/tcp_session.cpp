@@ -52,7 +52,7 @@ void Session::begin_tcp() {
     refuse_tcp("no pool for this listener", CloseReason::NoBackend);
     return;
   }
-  if (client_tls_) {
+  if (client_tls()) {
     // TLS termination: the backend is picked once the handshake is done (after_tls_read), so a
     // client that never finishes it costs no backend connection.
     phase_ = Phase::ClientTls;
@@ -79,7 +79,7 @@ void Session::on_tcp_client_read(ssize_t nread, const uv_buf_t* buf) {
       // finished: nothing is lost.
       if (nread > 0) {
         handshake_->head.append(buf->base, static_cast<size_t>(nread));
-      } else if (nread == UV_EOF && (!client_tls_ || client_tls_->handshake_done())) {
+      } else if (nread == UV_EOF && (!client_tls() || client_tls()->handshake_done())) {
         held_client_eof_ = true;
         uv_read_stop(stream(&client_));
       } else {
@@ -103,7 +103,7 @@ void Session::on_tcp_backend_read(ssize_t nread, const uv_buf_t* buf) {
     handshake_->response_bytes.append(buf->base, static_cast<size_t>(nread));
     return;
   }
-  if (backend_tls_->handshake_done()) {
+  if (backend_tls()->handshake_done()) {
     begin_tcp_relay();
     if (phase_ == Phase::Relaying) on_flow_ended(b2c_, static_cast<int>(nread));
     return;
@@ -115,13 +115,13 @@ void Session::on_tcp_backend_read(ssize_t nread, const uv_buf_t* buf) {
 // After ciphertext was read and decrypted (tls_io.cpp): a finished handshake moves on.
 void Session::after_tls_read(uv_tcp_t* tls_stream) {
   if (tls_stream == &client_) {
-    if (phase_ != Phase::ClientTls || !client_tls_->handshake_done()) return;
+    if (phase_ != Phase::ClientTls || !client_tls()->handshake_done()) return;
     stop_timer();
     uv_read_stop(stream(&client_));  // until the backend is connected; what came is held
     begin_connecting(source_hash(client_ip()));
     return;
   }
-  if (phase_ == Phase::AwaitingResponse && backend_tls_ && backend_tls_->handshake_done()) begin_tcp_relay();
+  if (phase_ == Phase::AwaitingResponse && backend_tls() && backend_tls()->handshake_done()) begin_tcp_relay();
 }
 
 // Over the limits, no backend, every connect failed: no HTTP to answer in, the client is closed.
@@ -148,7 +148,7 @@ void Session::begin_tcp_relay() {
   if (!held_client_eof_) {
     uv_read_start(stream(&client_), SessionCallbacks::alloc, SessionCallbacks::client_read);
   }
-  if (!backend_tls_) {  // a TLS backend is being read already (its handshake came that way)
+  if (!backend_tls()) {  // a TLS backend is being read already (its handshake came that way)
     uv_read_start(stream(&backend_), SessionCallbacks::alloc, SessionCallbacks::backend_read);
   }
   relay_bytes(b2c_, std::span(reinterpret_cast<const uint8_t*>(from_backend.data()), from_backend.size()));

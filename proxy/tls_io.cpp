@@ -11,9 +11,11 @@
 
 namespace ringway {
 
+Session::TlsEnds::TlsEnds() = default;
+Session::TlsEnds::~TlsEnds() = default;
+
 tls::TlsSession* Session::tls_of(const uv_tcp_t* stream) const {
-  if (stream == &client_) return client_tls_.get();
-  return backend_tls_.get();
+  return stream == &client_ ? client_tls() : backend_tls();
 }
 
 void Session::deliver(uv_tcp_t* stream, ssize_t nread, const uv_buf_t* buf) {
@@ -110,7 +112,7 @@ void Session::on_tls_failure(uv_tcp_t* stream) {
     pool_->backends[backend_index_]->state->active.fetch_sub(1, std::memory_order_relaxed);
     counted_on_backend_ = false;
     backend_connected_ = false;
-    backend_tls_.reset();
+    if (tls_) tls_->backend.reset();
     phase_ = Phase::Connecting;
     on_connect_failed(UV_EPROTO);
   } else {

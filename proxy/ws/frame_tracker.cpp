@@ -48,7 +48,7 @@ uint16_t close_code_for(FrameError error) {
 }
 
 FrameTracker::FrameTracker(Direction direction, uint64_t max_message_size)
-    : max_message_size_(max_message_size), direction_(direction) {}
+    : direction_(direction), max_message_size_(max_message_size) {}
 
 void FrameTracker::allow_rsv(uint8_t bits) { allowed_rsv_ = bits & 0x7; }
 
@@ -79,7 +79,12 @@ FrameError FrameTracker::check_data_frame_size(uint64_t payload_length) const {
 FrameError FrameTracker::check_header_byte(uint8_t byte) {
   const size_t index = header_have_ - 1U;
   if (index == 0) {
-    current_ = FrameHeader{};
+    // Field by field, never `current_ = FrameHeader{}`: the tracker's byte fields live in the
+    // header's tail padding (see the members), which a whole-header store could overwrite.
+    current_.masked = false;
+    current_.mask = {};
+    current_.payload_length = 0;
+    current_.header_size = 0;
     current_.fin = (byte & 0x80) != 0;
     current_.rsv = static_cast<uint8_t>((byte >> 4) & 0x7);
     current_.opcode = byte & 0x0F;
