@@ -335,9 +335,8 @@ void Session::send_close(Flow& toward, uint16_t code, std::string_view reason) {
     return;
   }
   toward.observer.ringway_close(code);  // the access log; counted once emitted
-  if (!toward.insert) toward.insert = std::make_unique<std::array<uint8_t, 2 + 8 + 4 + 125>>();
   toward.insert_size = static_cast<uint8_t>(
-      ws::write_close_frame(*toward.insert, code, reason, to_backend ? &mask : nullptr));
+      ws::write_close_frame(insert_frame(toward), code, reason, to_backend ? &mask : nullptr));
   // A stream whose sender broke the rules was forwarded up to the start of the bad frame (a
   // partial header forwarded is insert_impossible, handled above): it is at a boundary although
   // its tracker stopped inside that frame's header.
@@ -350,7 +349,7 @@ void Session::emit_insert(Flow& flow) {
   flow.close_sent = true;
   flow.observer.ringway_close_sent(worker().metrics());  // metrics: ringway_closes_total, failovers
   flow.discard = true;  // after our Close, the peer's data frames are not forwarded any more
-  if (!write_through(flow, std::span<const uint8_t>(flow.insert->data(), size))) return;
+  if (!write_through(flow, std::span<const uint8_t>(insert_frame(flow).data(), size))) return;
   if (flow.shutdown_wanted && !flow.writing) shutdown_write(flow);
 }
 

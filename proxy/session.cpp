@@ -130,7 +130,7 @@ void Session::begin_client_protocol() {
 void Session::arm_timer(TimerPurpose purpose, uint64_t timeout_ms) {
   if (phase_ == Phase::Closed) return;
   timer_purpose_ = purpose;
-  worker().timers().arm(*this, timeout_ms, SessionCallbacks::timer);
+  worker().timers().arm(*this, timeout_ms);
 }
 
 void Session::stop_timer() { worker().timers().cancel(*this); }

@@ -127,7 +127,6 @@ class Session : private TimerWheel::Entry, private IntrusiveList<Session>::Node 
     // a write stays pending and freed when it completes, so an idle flow holds no buffer and no
     // request. Reading from the source stops while it exists (backpressure: bounded by one read).
     std::unique_ptr<PendingWrite> out;
-    std::unique_ptr<std::array<uint8_t, 2 + 8 + 4 + 125>> insert;  // allocated on first use
     uint64_t bytes = 0;
     metrics::FlowObserver observer;  // counts messages, sizes and Close frames
     bool writing : 1 = false;
@@ -141,7 +140,7 @@ class Session : private TimerWheel::Entry, private IntrusiveList<Session>::Node 
     bool close_sent : 1 = false;       // ringway inserted its own Close toward the destination
     bool insert_impossible : 1 = false;  // the source ended mid-frame: no frame of ours can follow
     bool raw : 1 = false;              // tcp mode: bytes pass as they are, the tracker is never fed
-    uint8_t insert_size = 0;           // a frame of ringway's waiting for the next boundary
+    uint8_t insert_size = 0;  // a frame of ringway's waiting for the next boundary (insert_frame)
     Flow(ws::Direction direction, uint64_t max_message)
         : tracker(direction, max_message),
           observer(direction == ws::Direction::ClientToServer ? metrics::Dir::ClientToBackend
@@ -279,6 +278,19 @@ class Session : private TimerWheel::Entry, private IntrusiveList<Session>::Node 
   static constexpr uint64_t kLingerAfterAnswerMs = 2000;
 
   Worker& worker() const { return *listener_.worker; }
+  // ringway's own Close frame for each direction, waiting for that stream's next frame boundary
+  // (relay.cpp). One per direction and connection at most: both in one block, allocated with the
+  // first and kept, rather than a pointer in each Flow.
+  using InsertFrame = std::array<uint8_t, 2 + 8 + 4 + 125>;
+  struct InsertFrames {
+    InsertFrame c2b;
+    InsertFrame b2c;
+  };
+  InsertFrame& insert_frame(const Flow& flow) {
+    if (!inserts_) inserts_ = std::make_unique<InsertFrames>();
+    return &flow == &c2b_ ? inserts_->c2b : inserts_->b2c;
+  }
+
   // TLS toward the client (a TLS listener) and toward the backend (a pool with backend_tls): one
   // pointer for both, allocated with the first, so that a plain session carries a single one.
   struct TlsEnds {
@@ -315,6 +327,7 @@ class Session : private TimerWheel::Entry, private IntrusiveList<Session>::Node 
   std::unique_ptr<HttpExchange> exchange_;     // the plain HTTP request in flight, if any
   std::unique_ptr<ClientPolicy> policy_;       // only when a websocket policy is configured
   std::unique_ptr<TlsEnds> tls_;
+  std::unique_ptr<InsertFrames> inserts_;  // allocated with ringway's first Close (insert_frame)
   // The client's address (text) and, once a request head was read, its target for the access log,
   // in one string: "<ip>" or "<ip>\0<target>" (an address has no NUL). Together they usually fit in
   // the string's own 15 bytes: one std::string and no heap block per idle WebSocket for both.

@@ -6,6 +6,7 @@
 #include "proxy/log.h"
 #include "proxy/net.h"
 #include "proxy/session.h"
+#include "proxy/session_callbacks.h"
 
 namespace ringway {
 namespace {
@@ -150,6 +151,8 @@ bool Worker::apply_runtime(std::shared_ptr<const Runtime> next, std::vector<List
   reap_retired();
   return true;
 }
+
+void Worker::fire_session_timer(TimerWheel::Entry& entry) { SessionCallbacks::timer(entry); }
 
 void Worker::on_connection(uv_stream_t* server, int status) {
   auto* listener = static_cast<ListenerState*>(server->data);
