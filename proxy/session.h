@@ -329,8 +329,8 @@ class Session : private TimerWheel::Entry, private IntrusiveList<Session>::Node 
   std::unique_ptr<TlsEnds> tls_;
   std::unique_ptr<InsertFrames> inserts_;  // allocated with ringway's first Close (insert_frame)
   // The client's address (text) and, once a request head was read, its target for the access log,
-  // in one string: "<ip>" or "<ip>\0<target>" (an address has no NUL). Together they usually fit in
-  // the string's own 15 bytes: one std::string and no heap block per idle WebSocket for both.
+  // in one string: "<ip>" or "<ip>\0<target>" (an address has no NUL). Up to 15 bytes in all they
+  // fit in the string itself; longer, they take one heap block for both instead of up to two.
   std::string client_text_;
 
   uv_tcp_t client_{};
