@@ -4,7 +4,7 @@
 2,000 WebSockets are held through ringway to one wsecho by tools/wsbench (hold mode, every
 connection echoes once at the end so none is silently lost). ringway's RSS with them held, minus its
 RSS before the first connection, over 2,000 must be at most 2 KiB (about 1.1 KiB measured: the bound
-is twice the figure, for allocator and platform noise); once they have all closed, its
+is about twice that, for allocator and platform noise); once they have all closed, its
 RSS must be back within 8 MiB of the fresh process. The figures are printed either way.
 Skipped for a sanitized build (ASan's shadow memory and quarantine make RSS meaningless).
 """
