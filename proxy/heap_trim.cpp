@@ -8,17 +8,29 @@
 
 namespace ringway {
 
+HeapTrimmer::HeapTrimmer(uv_loop_t* loop) {
+  uv_timer_init(loop, &timer_);
+  timer_.data = this;
+  // A pending trim never keeps the loop (and so a shutdown) waiting.
+  uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
+}
+
 void HeapTrimmer::on_sessions(uint64_t live) {
   live_ = live;
   if (live > peak_) peak_ = live;
-  if (armed() || peak_ < kMinPeak || live > peak_ / 2) return;
-  timers_.arm(*this, kDelayMs, &HeapTrimmer::fire);
+  if (uv_is_active(reinterpret_cast<uv_handle_t*>(&timer_)) != 0 || peak_ < kMinPeak || live > peak_ / 2) return;
+  uv_timer_start(&timer_, &HeapTrimmer::fire, kDelayMs, 0);
 }
 
-void HeapTrimmer::cancel() { timers_.cancel(*this); }
+void HeapTrimmer::cancel() { uv_timer_stop(&timer_); }
 
-void HeapTrimmer::fire(TimerWheel::Entry& entry) {
-  auto& self = static_cast<HeapTrimmer&>(entry);
+void HeapTrimmer::close() {
+  auto* handle = reinterpret_cast<uv_handle_t*>(&timer_);
+  if (uv_is_closing(handle) == 0) uv_close(handle, nullptr);
+}
+
+void HeapTrimmer::fire(uv_timer_t* timer) {
+  auto& self = *static_cast<HeapTrimmer*>(timer->data);
   const int released = malloc_trim(0);
   ++self.trims_;
   log::event(log::Level::Debug, "heap trimmed after closes",

@@ -11,31 +11,33 @@
 // of their peak since the last trim, and only when that peak was large enough to matter.
 #pragma once
 
-#include <cstdint>
+#include <uv.h>
 
-#include "proxy/timer_wheel.h"
+#include <cstdint>
 
 namespace ringway {
 
-class HeapTrimmer : private TimerWheel::Entry {
+// Its own uv_timer_t (one per worker): the worker's timer wheel serves sessions only.
+class HeapTrimmer {
  public:
   static constexpr uint64_t kMinPeak = 512;    // fewer sessions than this hold < 1 MiB: not worth it
   static constexpr uint64_t kDelayMs = 1000;   // coalesces a burst of closes into one trim
 
-  explicit HeapTrimmer(LoopTimers& timers) : timers_(timers) {}
-  ~HeapTrimmer() { cancel(); }
+  explicit HeapTrimmer(uv_loop_t* loop);
   HeapTrimmer(const HeapTrimmer&) = delete;
   HeapTrimmer& operator=(const HeapTrimmer&) = delete;
 
   // The worker's live session count after a session started or finished.
   void on_sessions(uint64_t live);
   void cancel();
+  // Closes the timer (the loop must run once more before this object goes away).
+  void close();
   uint64_t trims() const { return trims_; }
 
  private:
-  static void fire(TimerWheel::Entry& entry);
+  static void fire(uv_timer_t* timer);
 
-  LoopTimers& timers_;
+  uv_timer_t timer_{};
   uint64_t peak_ = 0;  // most live sessions since the last trim
   uint64_t live_ = 0;
   uint64_t trims_ = 0;

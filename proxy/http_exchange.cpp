@@ -87,7 +87,7 @@ void Session::handle_plain_head() {
   uint64_t key_hash = 0;
   if (!route_request(head, key_hash)) return;
   const bool keep = ex.client_keep_alive && !going_away_;
-  hs.backend_head = http::build_backend_head(head, client_ip_, client_tls_ ? "https" : "http",
+  hs.backend_head = http::build_backend_head(head, client_ip(), client_tls() ? "https" : "http",
                                              keep ? "keep-alive" : "close");
   begin_connecting(key_hash);  // start_connect reuses the previous request's backend if it can
 }
@@ -115,7 +115,7 @@ void Session::release_backend() {
   backend_connected_ = false;
   backend_reusable_ = false;
   backend_dead_ = true;  // until the next connect
-  backend_tls_.reset();
+  if (tls_) tls_->backend.reset();
   backend_tls_eof_ = false;
 }
 
@@ -147,7 +147,7 @@ void Session::forward_request_body(std::string_view bytes) {
   while (!ex.request_done && !bytes.empty()) {
     const http::MessageFramer::Step step = ex.request.feed(bytes);
     if (step.event == Event::Error) {
-      log::info("bad request body", {{"client", client_ip_}, {"error", ex.request.error_reason()}});
+      log::info("bad request body", {{"client", std::string(client_ip())}, {"error", ex.request.error_reason()}});
       if (ex.response_started) {
         close(CloseReason::BadRequest);
       } else {
@@ -296,7 +296,7 @@ void Session::on_exchange_backend_end(int status) {
   }
   if (ex.response_started) {
     log::warn("backend closed mid-response", {{"backend", pool_->backends[backend_index_]->config->name},
-                                              {"client", client_ip_},
+                                              {"client", std::string(client_ip())},
                                               {"error", status == UV_EOF ? "eof" : uv_strerror(status)}});
     close(CloseReason::BackendClosed);  // the client sees its response end early
     return;
@@ -366,7 +366,7 @@ void Session::on_exchange_written(Flow& flow) {
 }
 
 void Session::on_exchange_write_failed(Flow& flow) {
-  if (flow.to == &client_) {
+  if (to(flow) == &client_) {
     close(CloseReason::ClientError);
     return;
   }
@@ -401,19 +401,19 @@ void Session::end_http_request(int status) {
   ex.logged = true;
   const BackendRuntime* backend = ex.sent ? pool_->backends[backend_index_].get() : nullptr;
   access::HttpRequestRecord r;
-  r.client = client_ip_;
+  r.client = client_ip();
   r.listener = listener_.name;
   r.pool = pool_ != nullptr ? std::string_view(pool_->config->name) : std::string_view();
   r.backend = backend != nullptr ? std::string_view(backend->config->name) : std::string_view();
   r.backend_state = backend != nullptr ? backend->state.get() : nullptr;
   r.method = ex.method;
-  r.path = target_;
+  r.path = target();
   r.status = status;
   r.bytes_in = ex.bytes_in;
   r.bytes_out = ex.bytes_out;
   r.started_ns = ex.started_ns;
   r.ended_ns = uv_hrtime();
-  access::http_request_done(worker_.metrics(), r);
+  access::http_request_done(worker().metrics(), r);
 }
 
 }  // namespace ringway

@@ -13,8 +13,6 @@ constexpr std::array<const char*, kCloseCodeSlots> kCloseCodeLabels{
     "1000", "1001", "1002", "1003", "1004", "1005", "1006", "1007", "1008", "1009",
     "1010", "1011", "1012", "1013", "1014", "1015", "3xxx", "4xxx", "invalid"};
 
-bool is_data(uint8_t opcode) { return !ws::is_control(opcode); }
-
 }  // namespace
 
 size_t close_code_slot(uint16_t code) {
@@ -34,12 +32,7 @@ size_t handshake_bucket(uint64_t ns) {
 }
 
 void FlowObserver::on_frame_header(const ws::FrameHeader& header) {
-  if (header.opcode == static_cast<uint8_t>(ws::Opcode::Close)) {
-    close_reader_.reset();
-  } else if (kEnabled && is_data(header.opcode)) {
-    if (header.opcode != static_cast<uint8_t>(ws::Opcode::Continuation)) message_size_ = 0;
-    message_size_ += header.payload_length;
-  }
+  if (header.opcode == static_cast<uint8_t>(ws::Opcode::Close)) close_reader_.reset();
 }
 
 void FlowObserver::on_frame_payload(const ws::FrameHeader& header, std::span<const uint8_t> bytes,
@@ -47,11 +40,12 @@ void FlowObserver::on_frame_payload(const ws::FrameHeader& header, std::span<con
   if (header.opcode == static_cast<uint8_t>(ws::Opcode::Close)) close_reader_.add(header, bytes, offset);
 }
 
-void FlowObserver::on_frame_end(const ws::FrameHeader& header, bool message_end) {
+void FlowObserver::on_frame_end(WorkerMetrics& metrics, const ws::FrameHeader& header, bool message_end,
+                                uint64_t message_size) {
   if (message_end) {
     if constexpr (kEnabled) {
-      metrics_->messages[dir_].add(1);
-      metrics_->message_size[dir_].observe(message_size_bucket(message_size_), message_size_);
+      metrics.messages[dir_].add(1);
+      metrics.message_size[dir_].observe(message_size_bucket(message_size), message_size);
     }
     return;
   }
@@ -63,13 +57,13 @@ void FlowObserver::on_frame_end(const ws::FrameHeader& header, bool message_end)
   }
   if constexpr (!kEnabled) return;  // the Close code is still kept (cheap: one per connection)
   const Side side = dir_ == static_cast<uint8_t>(Dir::ClientToBackend) ? Side::Client : Side::Backend;
-  metrics_->closes[static_cast<size_t>(side)][close_code_slot(code)].add(1);
+  metrics.closes[static_cast<size_t>(side)][close_code_slot(code)].add(1);
 }
 
-void FlowObserver::ringway_close_sent() {
+void FlowObserver::ringway_close_sent(WorkerMetrics& metrics) {
   if constexpr (!kEnabled) return;
-  metrics_->closes[static_cast<size_t>(Side::Ringway)][close_code_slot(pending_code_)].add(1);
-  if (pending_code_ == ws::close_code::ServiceRestart) metrics_->failovers.add(1);
+  metrics.closes[static_cast<size_t>(Side::Ringway)][close_code_slot(pending_code_)].add(1);
+  if (pending_code_ == ws::close_code::ServiceRestart) metrics.failovers.add(1);
 }
 
 void note_upgrade(SessionMarks& marks, health::BackendState& backend, uint64_t now_ns) {

@@ -134,21 +134,24 @@ struct WorkerMetrics {
   std::array<Counter, kStatusClassNames.size()> http_local;
 };
 
-// Watches one relay direction's frames (the relay's FlowSink derives from it): counts messages,
-// message sizes and Close frames, and remembers the Close codes for the access log.
-class FlowObserver : public ws::FrameSink {
+// Watches one relay direction's frames: counts messages, message sizes and Close frames, and
+// remembers the Close codes for the access log. Every relay Flow has one, fed by the FlowSink that
+// wraps each frame-tracker feed; it is no FrameSink itself and is handed the worker's metrics on
+// each call rather than keeping a pointer, so that the two per connection stay small (12 bytes).
+class FlowObserver {
  public:
-  void attach(WorkerMetrics& metrics, Dir dir) {
-    metrics_ = &metrics;
-    dir_ = static_cast<uint8_t>(dir);
-  }
-  void on_frame_header(const ws::FrameHeader& header) override;
-  void on_frame_payload(const ws::FrameHeader& header, std::span<const uint8_t> bytes, uint64_t offset) override;
-  void on_frame_end(const ws::FrameHeader& header, bool message_end) override;
+  explicit FlowObserver(Dir dir) : dir_(static_cast<uint8_t>(dir)) {}
+
+  // The frame tracker's events (as ws::FrameSink's).
+  void on_frame_header(const ws::FrameHeader& header);
+  void on_frame_payload(const ws::FrameHeader& header, std::span<const uint8_t> bytes, uint64_t offset);
+  // `message_size`: the payload bytes of the data message that ends (FrameTracker::message_size()).
+  void on_frame_end(WorkerMetrics& metrics, const ws::FrameHeader& header, bool message_end,
+                    uint64_t message_size);
 
   // Frame bytes read from this direction's sender (headers included).
-  void add_bytes(uint64_t n) {
-    if constexpr (kEnabled) metrics_->bytes[dir_].add(n);
+  void add_bytes(WorkerMetrics& metrics, uint64_t n) {
+    if constexpr (kEnabled) metrics.bytes[dir_].add(n);
   }
   // ringway queued a Close of its own toward this direction's receiver (sent at the next frame
   // boundary)...
@@ -157,7 +160,7 @@ class FlowObserver : public ws::FrameSink {
     pending_code_ = code;
   }
   // ... and wrote it: counted now, so that a Close that never got out is not.
-  void ringway_close_sent();
+  void ringway_close_sent(WorkerMetrics& metrics);
 
   bool saw_close() const { return saw_close_; }
   // The code of the sender's first Close: 1005 when it had none, 0 when its payload was one byte.
@@ -165,13 +168,11 @@ class FlowObserver : public ws::FrameSink {
   uint16_t ringway_code() const { return ringway_code_; }  // ringway's Close toward the receiver; 0 = none
 
  private:
-  WorkerMetrics* metrics_ = nullptr;
-  uint8_t dir_ = 0;
+  uint8_t dir_;
   bool saw_close_ = false;
   uint16_t close_code_ = 0;
   uint16_t ringway_code_ = 0;
   uint16_t pending_code_ = 0;
-  uint64_t message_size_ = 0;  // payload bytes of the data message in progress
   ws::CloseCodeReader close_reader_;
 };
 

@@ -58,7 +58,7 @@ void Pacer::tick() {
     if (session == nullptr) break;
     credit_ -= 1.0;
     threshold_ = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
-    told_.push_back(session->link);
+    told_.push_back(session->link());
     session->go_away();
   }
   if (on_tick_) on_tick_();  // must not destroy this Pacer (owners reap stopped pacers later)

@@ -19,7 +19,7 @@ void Session::start_policy() {
     return;
   }
   policy_ = std::make_unique<ClientPolicy>();
-  const uint64_t now = uv_now(worker_.loop());
+  const uint64_t now = uv_now(worker().loop());
   policy_->messages.configure(settings.messages_per_second, settings.burst, now);
   policy_->controls.configure(settings.messages_per_second, settings.burst, now);
   policy_->ping_interval_ms = static_cast<uint64_t>(settings.ping_interval.count());
@@ -40,14 +40,14 @@ void Session::arm_policy_timer() {
                                           : p.last_client_ms + p.ping_interval_ms);
   }
   if (next == std::numeric_limits<uint64_t>::max()) return;
-  const uint64_t now = uv_now(worker_.loop());
+  const uint64_t now = uv_now(worker().loop());
   arm_timer(TimerPurpose::Policy, next > now ? next - now : 0);
 }
 
 void Session::on_policy_timer() {
   if (!policy_ || grace_armed_ || phase_ != Phase::Relaying) return;
   ClientPolicy& p = *policy_;
-  const uint64_t now = uv_now(worker_.loop());
+  const uint64_t now = uv_now(worker().loop());
   if (p.idle_timeout_ms != 0 && now - p.last_any_ms >= p.idle_timeout_ms) {
     end_on_policy(CloseReason::IdleTimeout, ws::close_code::GoingAway, "idle timeout");
     return;
@@ -56,7 +56,7 @@ void Session::on_policy_timer() {
     if (p.awaiting_pong && now - p.ping_sent_ms >= p.ping_interval_ms) {
       // No Pong within one more interval: the client is gone (vanished without a FIN, or hung).
       // The backend gets a Close as if the client had left; the client's socket is cut.
-      log::warn("client did not answer ping", {{"client", client_ip_},
+      log::warn("client did not answer ping", {{"client", std::string(client_ip())},
                                                 {"backend", pool_->backends[backend_index_]->config->name}});
       reason_ = CloseReason::PingTimeout;
       client_dead_ = true;
@@ -85,14 +85,14 @@ void Session::send_ping() {
   std::array<uint8_t, 14 + 8> frame{};
   const size_t size = ws::write_frame(frame, ws::Opcode::Ping, p.ping_payload, nullptr);
   p.awaiting_pong = true;
-  p.ping_sent_ms = uv_now(worker_.loop());
+  p.ping_sent_ms = uv_now(worker().loop());
   write_through(b2c_, std::span<const uint8_t>(frame.data(), size));
 }
 
 ws::FrameError Session::admit_client_frame(const ws::FrameHeader& header) {
   ClientPolicy& p = *policy_;
   if (!p.messages.enabled()) return ws::FrameError::None;
-  const uint64_t now = uv_now(worker_.loop());
+  const uint64_t now = uv_now(worker().loop());
   if (ws::is_control(header.opcode)) {
     // A Close is how a client leaves: never refused. Pings and Pongs have their own bucket, so
     // they can neither flood the backend nor eat the message budget.
@@ -123,7 +123,8 @@ void Session::relay_watching_pong(std::span<const uint8_t> bytes) {
     }
     p.header_seen = p.frame_ended = false;
     const std::span<const uint8_t> chunk = bytes.first(take);
-    const ws::FeedResult result = c2b_.tracker.feed(chunk, c2b_.sink);
+    FlowSink sink(*this, c2b_);
+    const ws::FeedResult result = c2b_.tracker.feed(chunk, sink);
     c2b_.bytes += result.consumed;
     if (result.error != ws::FrameError::None) {
       p.hold_size = 0;  // the held bytes are the offending frame's: never forwarded
@@ -167,7 +168,7 @@ void Session::relay_watching_pong(std::span<const uint8_t> bytes) {
 void Session::end_on_policy(CloseReason why, uint16_t client_code, std::string_view reason) {
   reason_ = why;
   log::info("closing websocket", {{"reason", to_string(why)},
-                                  {"client", client_ip_},
+                                  {"client", std::string(client_ip())},
                                   {"backend", pool_->backends[backend_index_]->config->name}});
   send_close(b2c_, client_code, reason);
   send_close(c2b_, ws::close_code::GoingAway, reason);

@@ -62,7 +62,7 @@ void Session::on_proxy_header_read(ssize_t nread, const uv_buf_t* buf) {
   }
   if (!parse.local) {
     handshake_->client_address = parse.source;
-    client_ip_ = net::ip_text(parse.source);
+    set_client_ip(net::ip_text(parse.source));
   }
   // What followed the header: the start of the client's TLS or HTTP. `held` owns it when it was
   // in `pending`, which is released now (no buffer kept for the connection's life).
@@ -72,7 +72,7 @@ void Session::on_proxy_header_read(ssize_t nread, const uv_buf_t* buf) {
   const std::span<const uint8_t> rest =
       was_pending ? std::span(reinterpret_cast<const uint8_t*>(held.data()), held.size()).subspan(parse.consumed)
                   : input.subspan(parse.consumed);
-  const uint64_t left_ms = worker_.timers().due_in(*this);
+  const uint64_t left_ms = worker().timers().due_in(*this);
   admit_client();
   if (phase_ == Phase::ReadingHead) arm_timer(TimerPurpose::Handshake, left_ms);  // one deadline from accept
   if (rest.empty() || phase_ == Phase::Closed || phase_ == Phase::Lingering) return;  // refused: 429
@@ -86,7 +86,7 @@ void Session::fail_proxy_header(std::string_view reason) {
   int len = sizeof peer;
   const std::string from = uv_tcp_getpeername(&client_, reinterpret_cast<sockaddr*>(&peer), &len) == 0
                                ? net::address_text(peer)
-                               : client_ip_;
+                               : std::string(client_ip());
   log::warn("bad PROXY protocol header",
             {{"client", from}, {"listener", listener_.name}, {"reason", std::string(reason)}});
   close(CloseReason::ProxyProtocol);

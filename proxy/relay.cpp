@@ -26,21 +26,27 @@ uv_stream_t* stream(uv_tcp_t* tcp) { return reinterpret_cast<uv_stream_t*>(tcp);
 }  // namespace
 
 ws::FrameError Session::FlowSink::admit_frame(const ws::FrameHeader& header) {
-  if (flow != &session->c2b_ || !session->policy_) return ws::FrameError::None;
-  return session->admit_client_frame(header);
+  if (&flow != &session.c2b_ || !session.policy_) return ws::FrameError::None;
+  return session.admit_client_frame(header);
 }
 
 void Session::FlowSink::on_frame_header(const ws::FrameHeader& header) {
-  FlowObserver::on_frame_header(header);  // metrics: message sizes, Close codes
-  if (session->policy_ && flow == &session->c2b_) session->policy_->on_client_header(header);
+  flow.observer.on_frame_header(header);  // metrics: message sizes, Close codes
+  if (session.policy_ && &flow == &session.c2b_) session.policy_->on_client_header(header);
+}
+
+void Session::FlowSink::on_frame_payload(const ws::FrameHeader& header, std::span<const uint8_t> bytes,
+                                         uint64_t offset) {
+  flow.observer.on_frame_payload(header, bytes, offset);  // a Close frame's code
 }
 
 void Session::FlowSink::on_frame_end(const ws::FrameHeader& header, bool message_end) {
-  FlowObserver::on_frame_end(header, message_end);  // metrics: messages, sizes, Close codes
-  if (session->policy_ && flow == &session->c2b_) session->policy_->on_client_frame_end();
-  if (header.opcode != static_cast<uint8_t>(ws::Opcode::Close) || flow->saw_close) return;
-  flow->saw_close = true;
-  flow->closed_first = !flow->peer->saw_close && !flow->peer->close_sent;
+  flow.observer.on_frame_end(session.worker().metrics(), header, message_end, flow.tracker.message_size());  // metrics: messages, sizes, Close codes
+  if (session.policy_ && &flow == &session.c2b_) session.policy_->on_client_frame_end();
+  if (header.opcode != static_cast<uint8_t>(ws::Opcode::Close) || flow.saw_close) return;
+  flow.saw_close = true;
+  const Flow& other = session.peer(flow);
+  flow.closed_first = !other.saw_close && !other.close_sent;
 }
 
 void Session::begin_relay(size_t response_head_end) {
@@ -79,7 +85,7 @@ void Session::on_relay_read(Flow& flow, ssize_t nread, const uv_buf_t* buf) {
   }
   const std::span bytes(reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread));
   if (policy_) {
-    policy_->note_read(&flow == &c2b_, uv_now(worker_.loop()));
+    policy_->note_read(&flow == &c2b_, uv_now(worker().loop()));
     if (&flow == &c2b_ && policy_->awaiting_pong) {
       relay_watching_pong(bytes);
       return;
@@ -102,9 +108,10 @@ void Session::relay_bytes(Flow& flow, std::span<const uint8_t> bytes) {
       take = left == 0 ? 1 : static_cast<size_t>(std::min<uint64_t>(left, take));
     }
     const std::span<const uint8_t> chunk = bytes.first(take);
-    const ws::FeedResult result = flow.tracker.feed(chunk, flow.sink);
+    FlowSink sink(*this, flow);
+    const ws::FeedResult result = flow.tracker.feed(chunk, sink);
     flow.bytes += result.consumed;
-    flow.sink.add_bytes(result.consumed);
+    flow.observer.add_bytes(worker().metrics(), result.consumed);
     if (!flow.discard && result.consumed != 0) {
       if (!write_through(flow, chunk.first(result.consumed))) return;
     }
@@ -120,10 +127,10 @@ void Session::relay_bytes(Flow& flow, std::span<const uint8_t> bytes) {
   if (phase_ == Phase::Relaying) maybe_finish();
 }
 
-// Sends bytes on to flow.to: at once if the kernel takes them, else keeps the rest and stops
-// reading flow.from until they are written. Returns false when the session is ending.
+// Sends bytes on to to(flow): at once if the kernel takes them, else keeps the rest and stops
+// reading from(flow) until they are written. Returns false when the session is ending.
 bool Session::write_through(Flow& flow, std::span<const uint8_t> bytes) {
-  tls::TlsSession* tls = tls_of(flow.to);
+  tls::TlsSession* tls = tls_of(to(flow));
   if (tls == nullptr) return write_raw(flow, bytes);
   if (bytes.empty()) return true;
   if (!tls->write_plaintext(bytes)) return true;  // failed or shut down: nothing can be sent
@@ -135,14 +142,14 @@ bool Session::write_through(Flow& flow, std::span<const uint8_t> bytes) {
 
 bool Session::write_raw(Flow& flow, std::span<const uint8_t> bytes) {
   if (bytes.empty()) return true;
-  if (flow.to == &backend_ && backend_dead_) return true;  // nowhere to go; dropped
+  if (to(flow) == &backend_ && backend_dead_) return true;  // nowhere to go; dropped
   if (flow.writing) {
     flow.out->backlog.insert(flow.out->backlog.end(), bytes.begin(), bytes.end());
     return true;
   }
   uv_buf_t buf = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(bytes.data())),
                              static_cast<unsigned>(bytes.size()));
-  int written = uv_try_write(stream(flow.to), &buf, 1);
+  int written = uv_try_write(stream(to(flow)), &buf, 1);
   if (written == UV_EAGAIN) written = 0;
   if (written < 0) {
     on_write_failed(flow);
@@ -155,14 +162,14 @@ bool Session::write_raw(Flow& flow, std::span<const uint8_t> bytes) {
   flow.out->req.data = this;
   uv_buf_t rest = uv_buf_init(reinterpret_cast<char*>(flow.out->bytes.data()),
                               static_cast<unsigned>(flow.out->bytes.size()));
-  const int rc = uv_write(&flow.out->req, stream(flow.to), &rest, 1,
+  const int rc = uv_write(&flow.out->req, stream(to(flow)), &rest, 1,
                           &flow == &c2b_ ? SessionCallbacks::c2b_written : SessionCallbacks::b2c_written);
   if (rc != 0) {
     flow.writing = false;
     on_write_failed(flow);
     return phase_ == Phase::Relaying || phase_ == Phase::Exchanging;
   }
-  if (!flow.eof) uv_read_stop(stream(flow.from));  // backpressure: wait for the peer
+  if (!flow.eof) uv_read_stop(stream(from(flow)));  // backpressure: wait for the peer
   return true;
 }
 
@@ -194,7 +201,7 @@ void Session::on_flow_written(Flow& flow, int status) {
 
 void Session::resume_reading(Flow& flow) {
   if (flow.eof || flow.writing) return;
-  uv_read_start(stream(flow.from), SessionCallbacks::alloc,
+  uv_read_start(stream(from(flow)), SessionCallbacks::alloc,
                 &flow == &c2b_ ? SessionCallbacks::client_read : SessionCallbacks::backend_read);
 }
 
@@ -203,7 +210,7 @@ void Session::on_write_failed(Flow& flow) {
     on_exchange_write_failed(flow);
     return;
   }
-  if (flow.to == &client_) {
+  if (to(flow) == &client_) {
     close(CloseReason::ClientError);
     return;
   }
@@ -219,7 +226,7 @@ void Session::on_flow_ended(Flow& flow, int status) {
   }
   if (flow.eof) return;
   flow.eof = true;
-  uv_read_stop(stream(flow.from));
+  uv_read_stop(stream(from(flow)));
   if (!flow.tracker.at_frame_boundary()) flow.insert_impossible = true;
   if (&flow == &b2c_) {
     if (status != UV_EOF) backend_dead_ = true;
@@ -234,10 +241,10 @@ void Session::on_flow_ended(Flow& flow, int status) {
       log::warn("backend went away without a close",
                 {{"pool", pool_->config->name},
                  {"backend", pool_->backends[backend_index_]->config->name},
-                 {"client", client_ip_},
+                 {"client", std::string(client_ip())},
                  {"error", status == UV_EOF ? "eof" : uv_strerror(status)}});
       const BackendRuntime& gone = *pool_->backends[backend_index_];  // a reset counts for passive ejection
-      if (status != UV_EOF) health::on_backend_failure(*gone.state, pool_->config->passive, uv_now(worker_.loop()),
+      if (status != UV_EOF) health::on_backend_failure(*gone.state, pool_->config->passive, uv_now(worker().loop()),
                                                        pool_->config->name, gone.config->name, uv_strerror(status));
       send_close(b2c_, 1012, "backend went away");
     } else {
@@ -276,7 +283,7 @@ void Session::on_protocol_violation(Flow& flow, ws::FrameError error) {
                                                      : "websocket protocol violation",
             {{"from", from_client ? "client" : "backend"},
              {"error", ws::to_string(error)},
-             {"client", client_ip_},
+             {"client", std::string(client_ip())},
              {"backend", pool_->backends[backend_index_]->config->name}});
   // The side that broke the rules gets 1002 (1009 too big, 1008 rate limit); the other side 1001.
   Flow& toward_offender = from_client ? b2c_ : c2b_;
@@ -291,10 +298,10 @@ void Session::on_protocol_violation(Flow& flow, ws::FrameError error) {
 }
 
 void Session::go_away() {
-  metrics::note_go_away(worker_.metrics(), marks_, !worker_.accepting());  // listeners closed: shutdown
+  metrics::note_go_away(worker().metrics(), marks_, !worker().accepting());  // listeners closed: shutdown
   going_away_ = true;
   if (tcp_mode_) {
-    go_away_at(uv_now(worker_.loop()));  // not normally paced (Worker gives the deadline): a FIN now
+    go_away_at(uv_now(worker().loop()));  // not normally paced (Worker gives the deadline): a FIN now
     return;
   }
   if (phase_ != Phase::Relaying) {
@@ -327,10 +334,9 @@ void Session::send_close(Flow& toward, uint16_t code, std::string_view reason) {
     shutdown_write(toward);
     return;
   }
-  toward.sink.ringway_close(code);  // the access log; counted once emitted
-  if (!toward.insert) toward.insert = std::make_unique<std::array<uint8_t, 2 + 8 + 4 + 125>>();
+  toward.observer.ringway_close(code);  // the access log; counted once emitted
   toward.insert_size = static_cast<uint8_t>(
-      ws::write_close_frame(*toward.insert, code, reason, to_backend ? &mask : nullptr));
+      ws::write_close_frame(insert_frame(toward), code, reason, to_backend ? &mask : nullptr));
   // A stream whose sender broke the rules was forwarded up to the start of the bad frame (a
   // partial header forwarded is insert_impossible, handled above): it is at a boundary although
   // its tracker stopped inside that frame's header.
@@ -341,16 +347,16 @@ void Session::emit_insert(Flow& flow) {
   const uint8_t size = flow.insert_size;
   flow.insert_size = 0;
   flow.close_sent = true;
-  flow.sink.ringway_close_sent();  // metrics: ringway_closes_total, failovers
+  flow.observer.ringway_close_sent(worker().metrics());  // metrics: ringway_closes_total, failovers
   flow.discard = true;  // after our Close, the peer's data frames are not forwarded any more
-  if (!write_through(flow, std::span<const uint8_t>(flow.insert->data(), size))) return;
+  if (!write_through(flow, std::span<const uint8_t>(insert_frame(flow).data(), size))) return;
   if (flow.shutdown_wanted && !flow.writing) shutdown_write(flow);
 }
 
 void Session::shutdown_write(Flow& flow) {
   if (flow.shutdown_sent) return;
-  if (flow.to == &backend_ && backend_dead_) return;
-  shutdown_tls(flow.to);  // a TLS peer gets close_notify before the FIN
+  if (to(flow) == &backend_ && backend_dead_) return;
+  shutdown_tls(to(flow));  // a TLS peer gets close_notify before the FIN
   if (flow.writing || flow.insert_size != 0) {
     flow.shutdown_wanted = true;  // after the pending bytes
     return;
@@ -358,7 +364,7 @@ void Session::shutdown_write(Flow& flow) {
   flow.shutdown_sent = true;
   // Allocated per shutdown (once per flow at most): an idle flow does not carry the request.
   auto* req = new uv_shutdown_t;
-  uv_shutdown(req, stream(flow.to), [](uv_shutdown_t* r, int) { delete r; });
+  uv_shutdown(req, stream(to(flow)), [](uv_shutdown_t* r, int) { delete r; });
 }
 
 void Session::start_close_grace() {

@@ -26,39 +26,49 @@ constexpr size_t kMaxResponseHead = 64 * 1024;
 
 }  // namespace
 
-Session::Session(Worker& worker, ListenerState& listener, std::shared_ptr<const Runtime> runtime)
-    : worker_(worker),
-      listener_(listener),
+Session::Session(ListenerState& listener, std::shared_ptr<const Runtime> runtime)
+    : listener_(listener),
       runtime_(std::move(runtime)),
       listener_runtime_(listener.runtime),
       c2b_(ws::Direction::ClientToServer, runtime_->config->websocket.max_message_size),
       b2c_(ws::Direction::ServerToClient, runtime_->config->websocket.max_message_size) {
   client_.data = this;
   backend_.data = this;
-  c2b_.from = b2c_.to = &client_;
-  c2b_.to = b2c_.from = &backend_;
-  c2b_.sink.flow = &c2b_;
-  b2c_.sink.flow = &b2c_;
-  c2b_.sink.session = this;
-  b2c_.sink.session = this;
-  c2b_.peer = &b2c_;
-  b2c_.peer = &c2b_;
-  c2b_.sink.attach(worker_.metrics(), metrics::Dir::ClientToBackend);
-  b2c_.sink.attach(worker_.metrics(), metrics::Dir::BackendToClient);
   tcp_mode_ = listener_.runtime->config->mode == conf::ListenerMode::Tcp;
   c2b_.raw = b2c_.raw = tcp_mode_;
+  if (tcp_mode_) tcp_ = std::make_unique<TcpClock>();
 }
 
 // Cancelled by close() already; a session freed another way must not stay in the worker's wheel.
 Session::~Session() { stop_timer(); }
 
+std::string_view Session::client_ip() const {
+  const std::string_view text(client_text_);
+  return text.substr(0, text.find('\0'));
+}
+
+std::string_view Session::target() const {
+  const size_t separator = client_text_.find('\0');
+  return separator == std::string::npos ? std::string_view() : std::string_view(client_text_).substr(separator + 1);
+}
+
+void Session::set_client_ip(std::string_view ip) {
+  const size_t separator = client_text_.find('\0');
+  client_text_.replace(0, separator == std::string::npos ? client_text_.size() : separator, ip);
+}
+
+void Session::set_target(std::string_view target) {
+  client_text_.resize(client_ip().size());
+  client_text_ += '\0';
+  client_text_ += target;
+}
+
 bool Session::accept(uv_stream_t* server) {
-  uv_loop_t* loop = worker_.loop();
+  uv_loop_t* loop = worker().loop();
   uv_tcp_init(loop, &client_);
   open_handles_ = 1;  // client_ (its timer is an entry in the worker's wheel, not a handle)
-  started_ms_ = uv_now(loop);
   marks_.accepted_ns = uv_hrtime();
-  worker_.session_started(*this);
+  worker().session_started(*this);
   ++listener_.active;
   ++listener_.total;
 
@@ -70,14 +80,14 @@ bool Session::accept(uv_stream_t* server) {
   sockaddr_storage peer{};
   int len = sizeof peer;
   if (uv_tcp_getpeername(&client_, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
-    client_ip_ = net::ip_text(peer);
+    set_client_ip(net::ip_text(peer));
   }
 
-  if (listener_.runtime->tls) client_tls_ = std::make_unique<tls::TlsSession>(listener_.runtime->tls);
+  if (listener_.runtime->tls) tls_ends().client = std::make_unique<tls::TlsSession>(listener_.runtime->tls);
   handshake_ = std::make_unique<HandshakeState>();
   handshake_->client_address = peer;
   const uint64_t limit = runtime_->config->limits.max_connections;
-  if (limit != 0 && worker_.session_count() > limit) {
+  if (limit != 0 && worker().session_count() > limit) {
     reject(503, "too many connections", CloseReason::Overloaded);
     return true;
   }
@@ -94,7 +104,7 @@ bool Session::accept(uv_stream_t* server) {
 void Session::admit_client() {
   const uint64_t per_ip = runtime_->config->limits.max_connections_per_ip;
   if (per_ip != 0) {
-    if (!worker_.admit_ip(client_ip_, per_ip)) {
+    if (!worker().admit_ip(std::string(client_ip()), per_ip)) {
       reject(429, "too many connections from this address", CloseReason::TooManyPerIp);
       return;
     }
@@ -120,10 +130,10 @@ void Session::begin_client_protocol() {
 void Session::arm_timer(TimerPurpose purpose, uint64_t timeout_ms) {
   if (phase_ == Phase::Closed) return;
   timer_purpose_ = purpose;
-  worker_.timers().arm(*this, timeout_ms, SessionCallbacks::timer);
+  worker().timers().arm(*this, timeout_ms);
 }
 
-void Session::stop_timer() { worker_.timers().cancel(*this); }
+void Session::stop_timer() { worker().timers().cancel(*this); }
 
 void Session::on_timer() {
   switch (timer_purpose_) {
@@ -132,9 +142,9 @@ void Session::on_timer() {
         fail_proxy_header("PROXY header not received in time");
         return;
       }
-      if (client_tls_ && !client_tls_->handshake_done()) {
+      if (client_tls() && !client_tls()->handshake_done()) {
         // No TLS session to answer in: a stalled TLS handshake is simply dropped.
-        log::info("tls handshake timed out", {{"client", client_ip_}, {"listener", listener_.name}});
+        log::info("tls handshake timed out", {{"client", std::string(client_ip())}, {"listener", listener_.name}});
         close(CloseReason::Tls);
         return;
       }
@@ -231,7 +241,7 @@ void Session::handle_head() {
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&client_));
   stop_timer();
   const http::RequestHead& head = hs.parse.head;
-  target_.assign(head.target);
+  set_target(head.target);
   if (!http::wants_websocket(head)) {
     handle_plain_head();  // plain HTTP (http_exchange.cpp)
     return;
@@ -250,7 +260,7 @@ void Session::handle_head() {
 
   uint64_t key_hash = 0;
   if (!route_request(head, key_hash)) return;
-  hs.backend_head = http::build_backend_head(head, client_ip_, client_tls_ ? "https" : "http");
+  hs.backend_head = http::build_backend_head(head, client_ip(), client_tls() ? "https" : "http");
   begin_connecting(key_hash);
 }
 
@@ -269,7 +279,7 @@ bool Session::route_request(const http::RequestHead& head, uint64_t& key_hash) {
     reject(404, "no route for this host and path", CloseReason::NoBackend);
     return false;
   }
-  const lb::RequestKeySource source{client_ip_, head.target, head.headers};
+  const lb::RequestKeySource source{client_ip(), head.target, head.headers};
   read_affinity(head.headers);
   key_hash = lb::hash_bytes(lb::extract_hash_key(pool_->config->hash_key, source));
   return true;
@@ -282,7 +292,7 @@ void Session::begin_connecting(uint64_t key_hash) {
   hs.key_hash = key_hash;
   hs.usable.assign(pool_->backends.size(), 1);
   for (size_t i = 0; i < pool_->backends.size(); ++i) {
-    hs.usable[i] = pool_->backends[i]->state->usable(uv_now(worker_.loop())) ? 1 : 0;
+    hs.usable[i] = pool_->backends[i]->state->usable(uv_now(worker().loop())) ? 1 : 0;
   }
   hs.attempts_left = 1 + pool_->config->connect_retries;
   phase_ = Phase::Connecting;
@@ -312,7 +322,7 @@ void Session::start_connect() {
   --hs.attempts_left;
   ++hs.attempts_made;
   backend_dead_ = false;
-  uv_tcp_init(worker_.loop(), &backend_);
+  uv_tcp_init(worker().loop(), &backend_);
   backend_open_ = true;
   ++open_handles_;
   const BackendRuntime& backend = *pool_->backends[backend_index_];
@@ -344,13 +354,13 @@ void Session::on_connected(int status) {
   if (pool_->backend_tls) {
     // A fresh TLS client per attempt; the head waits inside it until the handshake is done.
     const BackendRuntime& backend = *pool_->backends[backend_index_];
-    backend_tls_ = std::make_unique<tls::TlsSession>(*pool_->backend_tls, backend.config->address.host);
+    tls_ends().backend = std::make_unique<tls::TlsSession>(*pool_->backend_tls, backend.config->address.host);
     backend_tls_eof_ = false;
     flush_tls(&backend_);  // the ClientHello
   }
   if (tcp_mode_) {
     // No head to send: the relay starts now, or once the backend's TLS handshake is done.
-    if (!backend_tls_) {
+    if (!backend_tls()) {
       begin_tcp_relay();
       return;
     }
@@ -379,7 +389,7 @@ void Session::on_connect_failed(int status) {
                                        {"address", backend.address_text},
                                        {"error", uv_strerror(status)},
                                        {"attempts_left", std::to_string(hs.attempts_left)}});
-  health::on_backend_failure(*backend.state, pool_->config->passive, uv_now(worker_.loop()), pool_->config->name,
+  health::on_backend_failure(*backend.state, pool_->config->passive, uv_now(worker().loop()), pool_->config->name,
                              backend.config->name, uv_strerror(status));  // passive ejection
   hs.usable[backend_index_] = 0;
   // The next attempt reuses backend_, so it starts from the close callback.
@@ -513,7 +523,7 @@ void Session::reject(int status, std::string_view reason, CloseReason why, std::
   }
   status_sent_ = status;
   end_http_request(status);  // a plain request's own line (no-op for an upgrade)
-  log::info("request rejected", {{"client", client_ip_},
+  log::info("request rejected", {{"client", std::string(client_ip())},
                                  {"listener", listener_.name},
                                  {"status", std::to_string(status)},
                                  {"reason", std::string(reason)}});
@@ -558,7 +568,7 @@ void Session::close(CloseReason reason) {
     counted_on_backend_ = false;
   }
   --listener_.active;
-  if (counted_per_ip_) worker_.release_ip(client_ip_);
+  if (counted_per_ip_) worker().release_ip(std::string(client_ip()));
   log_end();
   stop_timer();
   if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&client_))) {
@@ -572,34 +582,34 @@ void Session::log_end() {
   if (exchange_) end_http_request(exchange_->status);  // a plain request cut short
   const BackendRuntime* backend = backend_connected_ ? pool_->backends[backend_index_].get() : nullptr;
   access::ConnectionRecord r;
-  r.client = client_ip_;
+  r.client = client_ip();
   r.listener = listener_.name;
   r.tcp = tcp_mode_;
   r.pool = pool_ != nullptr ? std::string_view(pool_->config->name) : std::string_view();
   r.backend = backend != nullptr ? std::string_view(backend->config->name) : std::string_view();
   // ringway_upgrades_total counts upgrades only: not a plain request's answer.
   r.backend_state = backend != nullptr && !exchange_ ? backend->state.get() : nullptr;
-  r.path = target_;
+  r.path = target();
   r.status = status_sent_;
   r.reason = reason_;
   r.marks = marks_;
   r.ended_ns = uv_hrtime();
   r.bytes = {c2b_.bytes, b2c_.bytes};
   r.messages = {c2b_.tracker.messages(), b2c_.tracker.messages()};
-  r.client_sent_close = c2b_.sink.saw_close();
-  r.backend_sent_close = b2c_.sink.saw_close();
-  r.client_close_code = c2b_.sink.close_code();
-  r.backend_close_code = b2c_.sink.close_code();
+  r.client_sent_close = c2b_.observer.saw_close();
+  r.backend_sent_close = b2c_.observer.saw_close();
+  r.client_close_code = c2b_.observer.close_code();
+  r.backend_close_code = b2c_.observer.close_code();
   r.client_closed_first = c2b_.closed_first;
   r.backend_closed_first = b2c_.closed_first;
-  r.ringway_code_to_client = b2c_.sink.ringway_code();
-  r.ringway_code_to_backend = c2b_.sink.ringway_code();
-  access::connection_ended(worker_.metrics(), r);
+  r.ringway_code_to_client = b2c_.observer.ringway_code();
+  r.ringway_code_to_backend = c2b_.observer.ringway_code();
+  access::connection_ended(worker().metrics(), r);
 }
 
 void Session::on_handle_closed() {
   if (--open_handles_ > 0) return;
-  worker_.session_finished(*this);
+  worker().session_finished(*this);
   delete this;
 }
 

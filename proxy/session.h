@@ -26,12 +26,11 @@
 #include "proxy/runtime.h"
 #include "proxy/session_list.h"
 #include "proxy/timer_wheel.h"
+#include "proxy/worker.h"
 #include "proxy/ws/frame_tracker.h"
 
 namespace ringway {
 
-class Worker;
-struct ListenerState;
 namespace tls {
 class TlsSession;
 }
@@ -42,11 +41,13 @@ namespace http {
 struct RequestHead;
 }
 
-// The session is its own entry in the worker's timer wheel (a private base, so that the wheel's
-// callback finds the session again without a pointer per session).
-class Session : private TimerWheel::Entry {
+// The session is its own entry in the worker's timer wheel and its own node in the worker's session
+// lists (private bases, so that the wheel's callback and the lists find the session again without a
+// pointer per session).
+class Session : private TimerWheel::Entry, private IntrusiveList<Session>::Node {
  public:
-  Session(Worker& worker, ListenerState& listener, std::shared_ptr<const Runtime> runtime);
+  // On the loop of the listener's worker.
+  Session(ListenerState& listener, std::shared_ptr<const Runtime> runtime);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -77,10 +78,11 @@ class Session : private TimerWheel::Entry {
   }
 
   // Membership in one of the worker's session lists (O(1) removal, no allocation).
-  IntrusiveList<Session>::Node link;
+  IntrusiveList<Session>::Node& link() { return *this; }
 
  private:
   friend struct SessionCallbacks;
+  friend class IntrusiveList<Session>;  // casts its nodes back to sessions
 
   enum class Phase : uint8_t {
     ReadingProxyHeader,  // proxy_protocol: the PROXY header, before anything else (raw, before TLS)
@@ -103,43 +105,50 @@ class Session : private TimerWheel::Entry {
     std::vector<uint8_t> bytes;    // being written
     std::vector<uint8_t> backlog;  // queued meanwhile (ringway's own frames, TLS records)
   };
-  // Forwards events of interest from a flow's frame tracker.
-  // The base counts messages, sizes and Close frames for metrics and the access log.
-  struct FlowSink final : metrics::FlowObserver {
-    Flow* flow = nullptr;
-    Session* session = nullptr;
+  // Receives a flow's frame-tracker events and passes them to the flow's observer (metrics, access
+  // log), to the client policy and to the flow's close state. Built on the stack around each feed,
+  // so that a flow stores no pointers back to itself or to its session.
+  struct FlowSink final : ws::FrameSink {
+    Session& session;
+    Flow& flow;
+    FlowSink(Session& s, Flow& f) : session(s), flow(f) {}
     ws::FrameError admit_frame(const ws::FrameHeader& header) override;
     void on_frame_header(const ws::FrameHeader& header) override;
+    void on_frame_payload(const ws::FrameHeader& header, std::span<const uint8_t> bytes, uint64_t offset) override;
     void on_frame_end(const ws::FrameHeader& header, bool message_end) override;
   };
 
-  // One direction of the relay: bytes read from `from` are tracked and written on to `to`.
+  // One direction of the relay: bytes read from from(flow) are tracked and written on to to(flow).
+  // c2b_ reads the client and writes the backend, b2c_ the reverse; peer(flow) is the other one.
+  // Kept small (one per direction in every idle session): the flags are bits, the endpoints derived.
   struct Flow {
-    uv_tcp_t* from = nullptr;
-    uv_tcp_t* to = nullptr;
     ws::FrameTracker tracker;
-    FlowSink sink;
-    // Bytes `to` has not taken yet, and the write request carrying them: allocated when a write
-    // stays pending and freed when it completes, so an idle flow holds no buffer and no request.
-    // Reading from `from` stops while it exists (backpressure: bounded by one read).
+    // Bytes the destination has not taken yet, and the write request carrying them: allocated when
+    // a write stays pending and freed when it completes, so an idle flow holds no buffer and no
+    // request. Reading from the source stops while it exists (backpressure: bounded by one read).
     std::unique_ptr<PendingWrite> out;
-    bool writing = false;
-    bool eof = false;            // `from` ended (EOF or error)
-    bool shutdown_sent = false;  // `to` was told that no more bytes come
-    bool shutdown_wanted = false;  // ...once the pending bytes are written
-    bool saw_close = false;      // a Close frame passed from `from`
-    bool closed_first = false;   // ...and it started the close handshake
-    Flow* peer = nullptr;        // the other direction
-    bool discard = false;        // bytes from `from` are no longer forwarded
-    bool violated = false;       // `from` broke the protocol; its bytes are ignored
-    bool close_sent = false;     // ringway inserted its own Close toward `to`
-    bool insert_impossible = false;  // `from` ended mid-frame: no frame of ours can follow
-    uint8_t insert_size = 0;     // a frame of ringway's waiting for the next boundary
-    std::unique_ptr<std::array<uint8_t, 2 + 8 + 4 + 125>> insert;  // allocated on first use
     uint64_t bytes = 0;
-    bool raw = false;            // tcp mode: bytes pass as they are, the tracker is never fed
-    Flow(ws::Direction direction, uint64_t max_message) : tracker(direction, max_message) {}
+    metrics::FlowObserver observer;  // counts messages, sizes and Close frames
+    bool writing : 1 = false;
+    bool eof : 1 = false;              // the source ended (EOF or error)
+    bool shutdown_sent : 1 = false;    // the destination was told that no more bytes come
+    bool shutdown_wanted : 1 = false;  // ...once the pending bytes are written
+    bool saw_close : 1 = false;        // a Close frame passed from the source
+    bool closed_first : 1 = false;     // ...and it started the close handshake
+    bool discard : 1 = false;          // bytes from the source are no longer forwarded
+    bool violated : 1 = false;         // the source broke the protocol; its bytes are ignored
+    bool close_sent : 1 = false;       // ringway inserted its own Close toward the destination
+    bool insert_impossible : 1 = false;  // the source ended mid-frame: no frame of ours can follow
+    bool raw : 1 = false;              // tcp mode: bytes pass as they are, the tracker is never fed
+    uint8_t insert_size = 0;  // a frame of ringway's waiting for the next boundary (insert_frame)
+    Flow(ws::Direction direction, uint64_t max_message)
+        : tracker(direction, max_message),
+          observer(direction == ws::Direction::ClientToServer ? metrics::Dir::ClientToBackend
+                                                              : metrics::Dir::BackendToClient) {}
   };
+  uv_tcp_t* from(const Flow& flow) { return &flow == &c2b_ ? &client_ : &backend_; }
+  uv_tcp_t* to(const Flow& flow) { return &flow == &c2b_ ? &backend_ : &client_; }
+  Flow& peer(const Flow& flow) { return &flow == &c2b_ ? b2c_ : c2b_; }
 
   // Handshake (session.cpp). begin_client_protocol: the client's own protocol starts (right after
   // accept, or after a PROXY header): HTTP head reading, or the tcp relay's connect.
@@ -174,6 +183,12 @@ class Session : private TimerWheel::Entry {
   void send_plain(uv_tcp_t* stream, std::string bytes);
   void shutdown_tls(uv_tcp_t* stream);
   void on_tls_failure(uv_tcp_t* stream);
+
+  // The client's address and request target (client_text_).
+  std::string_view client_ip() const;
+  std::string_view target() const;  // "" before a request head
+  void set_client_ip(std::string_view ip);
+  void set_target(std::string_view target);
 
   // Affinity cookie (session_affinity.cpp).
   void read_affinity(std::span<const lb::HeaderView> headers);
@@ -262,53 +277,91 @@ class Session : private TimerWheel::Entry {
 
   static constexpr uint64_t kLingerAfterAnswerMs = 2000;
 
-  Worker& worker_;
-  ListenerState& listener_;
+  Worker& worker() const { return *listener_.worker; }
+  // ringway's own Close frame for each direction, waiting for that stream's next frame boundary
+  // (relay.cpp). One per direction and connection at most: both in one block, allocated with the
+  // first and kept, rather than a pointer in each Flow.
+  using InsertFrame = std::array<uint8_t, 2 + 8 + 4 + 125>;
+  struct InsertFrames {
+    InsertFrame c2b;
+    InsertFrame b2c;
+  };
+  InsertFrame& insert_frame(const Flow& flow) {
+    if (!inserts_) inserts_ = std::make_unique<InsertFrames>();
+    return &flow == &c2b_ ? inserts_->c2b : inserts_->b2c;
+  }
+
+  // TLS toward the client (a TLS listener) and toward the backend (a pool with backend_tls): one
+  // pointer for both, allocated with the first, so that a plain session carries a single one.
+  struct TlsEnds {
+    std::unique_ptr<tls::TlsSession> client;
+    std::unique_ptr<tls::TlsSession> backend;
+    TlsEnds();  // both in tls_io.cpp, where TlsSession is complete
+    ~TlsEnds();
+  };
+  tls::TlsSession* client_tls() const { return tls_ ? tls_->client.get() : nullptr; }
+  tls::TlsSession* backend_tls() const { return tls_ ? tls_->backend.get() : nullptr; }
+  TlsEnds& tls_ends() {
+    if (!tls_) tls_ = std::make_unique<TlsEnds>();
+    return *tls_;
+  }
+
+  // Data members, widest first so that there are no holes: one Session per connection, idle or
+  // not, so every byte here counts (sizeof is checked with gdb's `ptype /o ringway::Session`).
+  ListenerState& listener_;  // ...and through it the worker (listener_.worker)
   std::shared_ptr<const Runtime> runtime_;
   // The listener as configured in runtime_ (taken at accept): listener_.runtime follows reloads
   // into the worker's newest Runtime, which this session does not hold, so a pool routed through
   // it could be freed by the next reload while the session uses it.
   const ListenerRuntime* listener_runtime_;
   const PoolRuntime* pool_ = nullptr;
-  uint32_t backend_index_ = 0;
-  bool counted_on_backend_ = false;
-  bool backend_connected_ = false;
-  bool backend_dead_ = false;  // reset or vanished: nothing more can be written to it
-  bool going_away_ = false;
-  bool grace_armed_ = false;
-  bool tcp_mode_ = false;          // the listener's mode when the session was accepted
-  bool tcp_ending_ = false;        // tcp: ringway sent its FINs (deadline): the grace is strict
-  bool held_client_eof_ = false;   // tcp: the client ended before the backend was connected
-  uint64_t tcp_deadline_ms_ = 0;   // tcp: drain/shutdown deadline (loop time); 0 = none
-  uint64_t grace_since_ms_ = 0;    // tcp: when the close grace began
-  uint64_t last_io_ms_ = 0;        // tcp: last relayed read, so a live half-close is not cut
+
+  // mode: tcp only, allocated with such a session (a WebSocket session does not carry it).
+  struct TcpClock {
+    uint64_t deadline_ms = 0;     // drain/shutdown deadline (loop time); 0 = none
+    uint64_t grace_since_ms = 0;  // when the close grace began
+    uint64_t last_io_ms = 0;      // last relayed read, so a live half-close is not cut
+  };
+  std::unique_ptr<TcpClock> tcp_;
+  std::unique_ptr<HandshakeState> handshake_;  // released once relaying
+  std::unique_ptr<HttpExchange> exchange_;     // the plain HTTP request in flight, if any
+  std::unique_ptr<ClientPolicy> policy_;       // only when a websocket policy is configured
+  std::unique_ptr<TlsEnds> tls_;
+  std::unique_ptr<InsertFrames> inserts_;  // allocated with ringway's first Close (insert_frame)
+  // The client's address (text) and, once a request head was read, its target for the access log,
+  // in one string: "<ip>" or "<ip>\0<target>" (an address has no NUL). Up to 15 bytes in all they
+  // fit in the string itself; longer, they take one heap block for both instead of up to two.
+  std::string client_text_;
 
   uv_tcp_t client_{};
   uv_tcp_t backend_{};
-  TimerPurpose timer_purpose_ = TimerPurpose::Handshake;
-  bool backend_open_ = false;
-  int open_handles_ = 0;
-
-  Phase phase_ = Phase::ReadingHead;
-  CloseReason reason_ = CloseReason::None;
-  int status_sent_ = 0;
-  std::string client_ip_;
-  std::string target_;
-  std::unique_ptr<HandshakeState> handshake_;  // released once relaying
-  std::unique_ptr<HttpExchange> exchange_;     // the plain HTTP request in flight, if any
-  uint32_t http_requests_ = 0;                 // plain requests completed on this connection
-  bool backend_reusable_ = false;              // backend_ idle, kept for the next plain request
-  std::unique_ptr<ClientPolicy> policy_;       // only when a websocket policy is configured
-  std::unique_ptr<tls::TlsSession> client_tls_;   // TLS listener
-  std::unique_ptr<tls::TlsSession> backend_tls_;  // pool with backend_tls
-  bool client_tls_eof_ = false;
-  bool backend_tls_eof_ = false;
-  bool client_dead_ = false;
-  bool counted_per_ip_ = false;                // holds one of its address's max_connections_per_ip                   // no Pong in time: the client is gone
   Flow c2b_;
   Flow b2c_;
-  uint64_t started_ms_ = 0;
-  metrics::SessionMarks marks_;  // accept and 101 times, go-away cause: metrics and the access log
+  // Accept and 101 times, go-away cause: metrics and the access log. The fields below start in its
+  // 7 bytes of tail padding ([[no_unique_address]] lets them): bytes first, then the wider ones.
+  [[no_unique_address]] metrics::SessionMarks marks_;
+
+  TimerPurpose timer_purpose_ = TimerPurpose::Handshake;
+  Phase phase_ = Phase::ReadingHead;
+  CloseReason reason_ = CloseReason::None;
+  bool counted_on_backend_ : 1 = false;
+  bool backend_connected_ : 1 = false;
+  bool backend_dead_ : 1 = false;  // reset or vanished: nothing more can be written to it
+  bool backend_open_ : 1 = false;
+  bool backend_reusable_ : 1 = false;  // backend_ idle, kept for the next plain request
+  bool going_away_ : 1 = false;
+  bool grace_armed_ : 1 = false;
+  bool tcp_mode_ : 1 = false;          // the listener's mode when the session was accepted
+  bool tcp_ending_ : 1 = false;        // tcp: ringway sent its FINs (deadline): the grace is strict
+  bool held_client_eof_ : 1 = false;   // tcp: the client ended before the backend was connected
+  bool client_tls_eof_ : 1 = false;
+  bool backend_tls_eof_ : 1 = false;
+  bool client_dead_ : 1 = false;       // no Pong in time: the client is gone
+  bool counted_per_ip_ : 1 = false;    // holds one of its address's max_connections_per_ip
+  uint8_t open_handles_ : 2 = 0;       // client_ and backend_ while open
+  uint16_t status_sent_ = 0;    // the HTTP status the client got, for the access log
+  uint32_t backend_index_ = 0;
+  uint32_t http_requests_ = 0;  // plain requests completed on this connection
 };
 
 }  // namespace ringway

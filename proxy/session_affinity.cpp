@@ -30,7 +30,7 @@ std::string Session::affinity_header_lines() {
   pool_->backends[backend_index_]->state->stats.affinity[static_cast<size_t>(result)].fetch_add(
       1, std::memory_order_relaxed);
   if (result == http::AffinityResult::Hit) return {};
-  return pool_->affinity->set_cookie_line(backend_index_, client_tls_ != nullptr);
+  return pool_->affinity->set_cookie_line(backend_index_, client_tls() != nullptr);
 }
 
 }  // namespace ringway

@@ -1,5 +1,7 @@
 // An intrusive doubly-linked list with a sentinel. A node knows the list it is in, so it can leave
 // it in O(1) from anywhere and every list keeps an exact size (no allocation, nothing quadratic).
+// An element is a T that derives from Node (which the list must be able to cast to T: a public
+// base, or a private one with the list as a friend), so that the node needs no owner pointer.
 #pragma once
 
 #include <cstddef>
@@ -13,7 +15,6 @@ class IntrusiveList {
     Node* prev = nullptr;
     Node* next = nullptr;
     IntrusiveList* list = nullptr;
-    T* owner = nullptr;
 
     bool linked() const { return list != nullptr; }
     void unlink() {
@@ -42,13 +43,13 @@ class IntrusiveList {
   }
   bool empty() const { return size_ == 0; }
   size_t size() const { return size_; }
-  T* front() const { return empty() ? nullptr : sentinel_.next->owner; }
+  T* front() const { return empty() ? nullptr : owner(sentinel_.next); }
   // Walks the list; `fn(T&)` may unlink the element it is given (not others).
   template <class Fn>
   void for_each(Fn&& fn) {
     for (Node* n = sentinel_.next; n != &sentinel_;) {
       Node* following = n->next;
-      fn(*n->owner);
+      fn(*owner(n));
       n = following;
     }
   }
@@ -61,6 +62,8 @@ class IntrusiveList {
   }
 
  private:
+  static T* owner(Node* node) { return static_cast<T*>(node); }  // never the sentinel
+
   Node sentinel_;
   size_t size_ = 0;
 };

@@ -38,7 +38,7 @@ uv_stream_t* stream(uv_tcp_t* tcp) { return reinterpret_cast<uv_stream_t*>(tcp);
 
 // The same bytes that hash_key: source_ip hashes in http mode, so a client lands on the same
 // backend through either kind of listener of a pool.
-uint64_t source_hash(const std::string& client_ip) {
+uint64_t source_hash(std::string_view client_ip) {
   const lb::RequestKeySource source{client_ip, {}, {}};
   return lb::hash_bytes(lb::extract_hash_key(lb::HashKeySpec{}, source));
 }
@@ -52,7 +52,7 @@ void Session::begin_tcp() {
     refuse_tcp("no pool for this listener", CloseReason::NoBackend);
     return;
   }
-  if (client_tls_) {
+  if (client_tls()) {
     // TLS termination: the backend is picked once the handshake is done (after_tls_read), so a
     // client that never finishes it costs no backend connection.
     phase_ = Phase::ClientTls;
@@ -63,7 +63,7 @@ void Session::begin_tcp() {
   // Not read until the backend is connected: the kernel holds the client's bytes (after a PROXY
   // header, what came with it in the same read is held in handshake_->head).
   uv_read_stop(stream(&client_));
-  begin_connecting(source_hash(client_ip_));
+  begin_connecting(source_hash(client_ip()));
 }
 
 void Session::on_tcp_client_read(ssize_t nread, const uv_buf_t* buf) {
@@ -79,7 +79,7 @@ void Session::on_tcp_client_read(ssize_t nread, const uv_buf_t* buf) {
       // finished: nothing is lost.
       if (nread > 0) {
         handshake_->head.append(buf->base, static_cast<size_t>(nread));
-      } else if (nread == UV_EOF && (!client_tls_ || client_tls_->handshake_done())) {
+      } else if (nread == UV_EOF && (!client_tls() || client_tls()->handshake_done())) {
         held_client_eof_ = true;
         uv_read_stop(stream(&client_));
       } else {
@@ -103,7 +103,7 @@ void Session::on_tcp_backend_read(ssize_t nread, const uv_buf_t* buf) {
     handshake_->response_bytes.append(buf->base, static_cast<size_t>(nread));
     return;
   }
-  if (backend_tls_->handshake_done()) {
+  if (backend_tls()->handshake_done()) {
     begin_tcp_relay();
     if (phase_ == Phase::Relaying) on_flow_ended(b2c_, static_cast<int>(nread));
     return;
@@ -115,20 +115,20 @@ void Session::on_tcp_backend_read(ssize_t nread, const uv_buf_t* buf) {
 // After ciphertext was read and decrypted (tls_io.cpp): a finished handshake moves on.
 void Session::after_tls_read(uv_tcp_t* tls_stream) {
   if (tls_stream == &client_) {
-    if (phase_ != Phase::ClientTls || !client_tls_->handshake_done()) return;
+    if (phase_ != Phase::ClientTls || !client_tls()->handshake_done()) return;
     stop_timer();
     uv_read_stop(stream(&client_));  // until the backend is connected; what came is held
-    begin_connecting(source_hash(client_ip_));
+    begin_connecting(source_hash(client_ip()));
     return;
   }
-  if (phase_ == Phase::AwaitingResponse && backend_tls_ && backend_tls_->handshake_done()) begin_tcp_relay();
+  if (phase_ == Phase::AwaitingResponse && backend_tls() && backend_tls()->handshake_done()) begin_tcp_relay();
 }
 
 // Over the limits, no backend, every connect failed: no HTTP to answer in, the client is closed.
 // close() writes the access-log line and counts the reason (ringway_errors_total and the rest).
 void Session::refuse_tcp(std::string_view reason, CloseReason why) {
   if (why == CloseReason::UpstreamTimeout) reason = "backend TLS handshake not finished in time";
-  log::info("connection refused", {{"client", client_ip_},
+  log::info("connection refused", {{"client", std::string(client_ip())},
                                    {"listener", listener_.name},
                                    {"mode", "tcp"},
                                    {"reason", std::string(reason)}});
@@ -143,12 +143,12 @@ void Session::begin_tcp_relay() {
   const std::string from_client = std::move(handshake_->head);
   const std::string from_backend = std::move(handshake_->response_bytes);
   handshake_.reset();  // an established connection keeps no connect state
-  last_io_ms_ = uv_now(worker_.loop());
+  tcp_->last_io_ms = uv_now(worker().loop());
 
   if (!held_client_eof_) {
     uv_read_start(stream(&client_), SessionCallbacks::alloc, SessionCallbacks::client_read);
   }
-  if (!backend_tls_) {  // a TLS backend is being read already (its handshake came that way)
+  if (!backend_tls()) {  // a TLS backend is being read already (its handshake came that way)
     uv_read_start(stream(&backend_), SessionCallbacks::alloc, SessionCallbacks::backend_read);
   }
   relay_bytes(b2c_, std::span(reinterpret_cast<const uint8_t*>(from_backend.data()), from_backend.size()));
@@ -159,8 +159,8 @@ void Session::begin_tcp_relay() {
     on_flow_ended(c2b_, UV_EOF);
     if (phase_ != Phase::Relaying) return;
   }
-  if (tcp_deadline_ms_ != 0) {  // told to go away while connecting
-    if (uv_now(worker_.loop()) >= tcp_deadline_ms_) {
+  if (tcp_->deadline_ms != 0) {  // told to go away while connecting
+    if (uv_now(worker().loop()) >= tcp_->deadline_ms) {
       end_tcp_at_deadline();
     } else {
       arm_tcp_timer();
@@ -170,8 +170,8 @@ void Session::begin_tcp_relay() {
 
 void Session::relay_raw(Flow& flow, std::span<const uint8_t> bytes) {
   flow.bytes += bytes.size();
-  flow.sink.add_bytes(bytes.size());  // ringway_bytes_total{direction}
-  last_io_ms_ = uv_now(worker_.loop());
+  flow.observer.add_bytes(worker().metrics(), bytes.size());  // ringway_bytes_total{direction}
+  tcp_->last_io_ms = uv_now(worker().loop());
   if (!flow.discard && !write_through(flow, bytes)) return;
   maybe_finish();
 }
@@ -180,7 +180,7 @@ void Session::relay_raw(Flow& flow, std::span<const uint8_t> bytes) {
 void Session::on_raw_flow_ended(Flow& flow, int status) {
   if (flow.eof) return;
   flow.eof = true;
-  uv_read_stop(stream(flow.from));
+  uv_read_stop(stream(from(flow)));
   const bool from_client = &flow == &c2b_;
   if (status != UV_EOF) {
     // A reset (or a read error): the other side gets a reset too, as if it were connected straight
@@ -196,9 +196,9 @@ void Session::on_raw_flow_ended(Flow& flow, int status) {
       const BackendRuntime& gone = *pool_->backends[backend_index_];
       log::warn("backend reset the connection", {{"pool", pool_->config->name},
                                                  {"backend", gone.config->name},
-                                                 {"client", client_ip_},
+                                                 {"client", std::string(client_ip())},
                                                  {"error", uv_strerror(status)}});
-      health::on_backend_failure(*gone.state, pool_->config->passive, uv_now(worker_.loop()),
+      health::on_backend_failure(*gone.state, pool_->config->passive, uv_now(worker().loop()),
                                  pool_->config->name, gone.config->name, uv_strerror(status));
     }
     reset_and_close(&client_, CloseReason::BackendVanished);
@@ -224,7 +224,7 @@ void Session::reset_and_close(uv_tcp_t* toward, CloseReason why) {
 // The drain or shutdown deadline: a FIN to both peers. Anything they still send is read and
 // dropped (closing with unread input would turn the FIN into a reset).
 void Session::end_tcp_at_deadline() {
-  tcp_deadline_ms_ = 0;
+  tcp_->deadline_ms = 0;
   tcp_ending_ = true;
   if (reason_ == CloseReason::None) reason_ = CloseReason::Shutdown;
   c2b_.discard = true;
@@ -232,19 +232,19 @@ void Session::end_tcp_at_deadline() {
   shutdown_write(c2b_);
   shutdown_write(b2c_);
   grace_armed_ = true;
-  grace_since_ms_ = uv_now(worker_.loop());  // strict from here: the peers only have to close
+  tcp_->grace_since_ms = uv_now(worker().loop());  // strict from here: the peers only have to close
   arm_tcp_timer();
   maybe_finish();
 }
 
 void Session::go_away_at(uint64_t deadline_ms) {
   if (phase_ == Phase::Closed || tcp_ending_) return;
-  metrics::note_go_away(worker_.metrics(), marks_, !worker_.accepting());  // listeners closed: shutdown
+  metrics::note_go_away(worker().metrics(), marks_, !worker().accepting());  // listeners closed: shutdown
   going_away_ = true;
   deadline_ms = std::max<uint64_t>(deadline_ms, 1);  // 0 means "none"
-  if (tcp_deadline_ms_ == 0 || deadline_ms < tcp_deadline_ms_) tcp_deadline_ms_ = deadline_ms;
+  if (tcp_->deadline_ms == 0 || deadline_ms < tcp_->deadline_ms) tcp_->deadline_ms = deadline_ms;
   if (phase_ != Phase::Relaying) return;  // begin_tcp_relay looks at the deadline
-  if (uv_now(worker_.loop()) >= tcp_deadline_ms_) {
+  if (uv_now(worker().loop()) >= tcp_->deadline_ms) {
     end_tcp_at_deadline();
     return;
   }
@@ -252,8 +252,8 @@ void Session::go_away_at(uint64_t deadline_ms) {
 }
 
 bool Session::cancel_go_away() {
-  if (phase_ == Phase::Closed || tcp_ending_ || tcp_deadline_ms_ == 0) return false;
-  tcp_deadline_ms_ = 0;
+  if (phase_ == Phase::Closed || tcp_ending_ || tcp_->deadline_ms == 0) return false;
+  tcp_->deadline_ms = 0;
   going_away_ = false;
   if (phase_ == Phase::Relaying) arm_tcp_timer();
   return true;
@@ -264,7 +264,7 @@ bool Session::cancel_go_away() {
 void Session::start_tcp_grace() {
   if (!grace_armed_) {
     grace_armed_ = true;
-    grace_since_ms_ = uv_now(worker_.loop());
+    tcp_->grace_since_ms = uv_now(worker().loop());
   }
   arm_tcp_timer();
 }
@@ -273,27 +273,27 @@ void Session::start_tcp_grace() {
 void Session::arm_tcp_timer() {
   if (phase_ != Phase::Relaying) return;  // the timer guards the connect until then
   uint64_t due = std::numeric_limits<uint64_t>::max();
-  if (tcp_deadline_ms_ != 0) due = tcp_deadline_ms_;
+  if (tcp_->deadline_ms != 0) due = tcp_->deadline_ms;
   if (grace_armed_) {
-    const uint64_t since = tcp_ending_ ? grace_since_ms_ : std::max(grace_since_ms_, last_io_ms_);
+    const uint64_t since = tcp_ending_ ? tcp_->grace_since_ms : std::max(tcp_->grace_since_ms, tcp_->last_io_ms);
     due = std::min(due, since + kCloseGraceMs);
   }
   if (due == std::numeric_limits<uint64_t>::max()) {
     stop_timer();
     return;
   }
-  const uint64_t now = uv_now(worker_.loop());
+  const uint64_t now = uv_now(worker().loop());
   arm_timer(TimerPurpose::Tcp, due > now ? due - now : 0);
 }
 
 void Session::on_tcp_timer() {
-  const uint64_t now = uv_now(worker_.loop());
-  if (tcp_deadline_ms_ != 0 && now >= tcp_deadline_ms_) {
+  const uint64_t now = uv_now(worker().loop());
+  if (tcp_->deadline_ms != 0 && now >= tcp_->deadline_ms) {
     end_tcp_at_deadline();
     return;
   }
   if (grace_armed_) {
-    const uint64_t since = tcp_ending_ ? grace_since_ms_ : std::max(grace_since_ms_, last_io_ms_);
+    const uint64_t since = tcp_ending_ ? tcp_->grace_since_ms : std::max(tcp_->grace_since_ms, tcp_->last_io_ms);
     if (now >= since + kCloseGraceMs) {
       close(reason_ == CloseReason::None ? CloseReason::LingerTimeout : reason_);
       return;

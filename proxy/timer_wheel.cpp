@@ -4,7 +4,7 @@
 
 namespace ringway {
 
-TimerWheel::TimerWheel(uint64_t now_ms) : cursor_(now_ms / kSlotMs) {
+TimerWheel::TimerWheel(uint64_t now_ms, Fire fire) : fire_(fire), cursor_(now_ms / kSlotMs) {
   for (Link& head : slots_) head.prev = head.next = &head;
 }
 
@@ -65,7 +65,7 @@ size_t TimerWheel::advance(uint64_t now_ms) {
         continue;
       }
       ++fired;
-      entry.fire(entry);
+      fire_(entry);
     }
   }
   return fired;
@@ -79,14 +79,13 @@ std::optional<uint64_t> TimerWheel::next_check_ms() const {
   return std::nullopt;
 }
 
-LoopTimers::LoopTimers(uv_loop_t* loop) : loop_(loop), wheel_(uv_now(loop)) {
+LoopTimers::LoopTimers(uv_loop_t* loop, TimerWheel::Fire fire) : loop_(loop), wheel_(uv_now(loop), fire) {
   uv_timer_init(loop_, &timer_);
   timer_.data = this;
 }
 
-void LoopTimers::arm(TimerWheel::Entry& entry, uint64_t timeout_ms, void (*fire)(TimerWheel::Entry&)) {
+void LoopTimers::arm(TimerWheel::Entry& entry, uint64_t timeout_ms) {
   const uint64_t now = uv_now(loop_);
-  entry.fire = fire;
   const uint64_t check = wheel_.arm(entry, now + timeout_ms, now);
   if (scheduled_ms_ && *scheduled_ms_ <= check) return;  // the timer wakes in time already
   scheduled_ms_ = check;

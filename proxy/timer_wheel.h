@@ -1,5 +1,5 @@
 // One hashed timing wheel per worker loop, in place of a uv_timer_t (152 bytes) per session: a
-// session embeds a 32-byte Entry; arming and cancelling are O(1) list operations, and ONE
+// session embeds a 24-byte Entry; arming and cancelling are O(1) list operations, and ONE
 // uv_timer_t per loop (LoopTimers) wakes only while entries are armed, at the next occupied slot.
 //
 // Slots are kSlotMs wide and an entry fires once the loop time has reached its deadline, rounded up
@@ -26,14 +26,16 @@ class TimerWheel {
     Link* prev = nullptr;
     Link* next = nullptr;
   };
-  // Embedded in its owner, which `fire` finds again (e.g. a base class, static_cast back).
+  // Embedded in its owner, which the wheel's callback finds again (e.g. a base class, static_cast
+  // back). One callback per wheel, not per entry: every entry of a loop's wheel is a session.
   struct Entry : Link {
     uint64_t due_ms = 0;
-    void (*fire)(Entry&) = nullptr;
     bool armed() const { return next != nullptr; }
   };
+  using Fire = void (*)(Entry&);
 
-  explicit TimerWheel(uint64_t now_ms = 0);
+  // `fire` is called for each entry that is due.
+  TimerWheel(uint64_t now_ms, Fire fire);
   TimerWheel(const TimerWheel&) = delete;
   TimerWheel& operator=(const TimerWheel&) = delete;
 
@@ -53,6 +55,7 @@ class TimerWheel {
   Link& slot(uint64_t tick) { return slots_[tick % kSlots]; }
   static void link_before(Link& head, Link& node);
 
+  Fire fire_;
   uint64_t cursor_;  // the first tick not processed yet
   std::array<Link, kSlots> slots_;  // circular lists, each slot its own sentinel
 };
@@ -60,11 +63,11 @@ class TimerWheel {
 // A TimerWheel driven by one uv_timer_t on `loop`, started only while entries are armed.
 class LoopTimers {
  public:
-  explicit LoopTimers(uv_loop_t* loop);
+  LoopTimers(uv_loop_t* loop, TimerWheel::Fire fire);
   LoopTimers(const LoopTimers&) = delete;
   LoopTimers& operator=(const LoopTimers&) = delete;
 
-  void arm(TimerWheel::Entry& entry, uint64_t timeout_ms, void (*fire)(TimerWheel::Entry&));
+  void arm(TimerWheel::Entry& entry, uint64_t timeout_ms);
   void cancel(TimerWheel::Entry& entry);
   // Milliseconds until `entry` is due (0 when due or not armed).
   uint64_t due_in(const TimerWheel::Entry& entry) const;

@@ -11,9 +11,11 @@
 
 namespace ringway {
 
+Session::TlsEnds::TlsEnds() = default;
+Session::TlsEnds::~TlsEnds() = default;
+
 tls::TlsSession* Session::tls_of(const uv_tcp_t* stream) const {
-  if (stream == &client_) return client_tls_.get();
-  return backend_tls_.get();
+  return stream == &client_ ? client_tls() : backend_tls();
 }
 
 void Session::deliver(uv_tcp_t* stream, ssize_t nread, const uv_buf_t* buf) {
@@ -36,7 +38,7 @@ void Session::on_read(uv_tcp_t* stream, ssize_t nread, const uv_buf_t* buf) {
   }
   tls->feed_ciphertext(std::span(reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread)));
   // Everything decrypted now is handled before the slab is read into again.
-  const std::span<uint8_t> scratch = worker_.plaintext_slab();
+  const std::span<uint8_t> scratch = worker().plaintext_slab();
   while (phase_ != Phase::Closed) {
     const size_t n = tls->read_plaintext(scratch);
     if (n == 0) break;
@@ -48,9 +50,10 @@ void Session::on_read(uv_tcp_t* stream, ssize_t nread, const uv_buf_t* buf) {
   if (tls->state() == tls::TlsState::Failed) {
     on_tls_failure(stream);
   } else if (tls->state() == tls::TlsState::PeerClosed) {
-    bool& noted = stream == &client_ ? client_tls_eof_ : backend_tls_eof_;
-    if (!noted) {
-      noted = true;  // close_notify: the peer's side ended, as with a TCP EOF
+    const bool from_client = stream == &client_;
+    if (!(from_client ? client_tls_eof_ : backend_tls_eof_)) {
+      // close_notify: the peer's side ended, as with a TCP EOF (noted once)
+      (from_client ? client_tls_eof_ : backend_tls_eof_) = true;
       deliver(stream, UV_EOF, nullptr);
     }
   }
@@ -92,7 +95,7 @@ void Session::shutdown_tls(uv_tcp_t* stream) {
 void Session::on_tls_failure(uv_tcp_t* stream) {
   tls::TlsSession& tls = *tls_of(stream);
   if (stream == &client_) {
-    log::warn("tls handshake failed", {{"client", client_ip_},
+    log::warn("tls handshake failed", {{"client", std::string(client_ip())},
                                        {"listener", listener_.name},
                                        {"error", std::string(tls.error())}});
     close(CloseReason::Tls);
@@ -109,7 +112,7 @@ void Session::on_tls_failure(uv_tcp_t* stream) {
     pool_->backends[backend_index_]->state->active.fetch_sub(1, std::memory_order_relaxed);
     counted_on_backend_ = false;
     backend_connected_ = false;
-    backend_tls_.reset();
+    if (tls_) tls_->backend.reset();
     phase_ = Phase::Connecting;
     on_connect_failed(UV_EPROTO);
   } else {

@@ -6,6 +6,7 @@
 #include "proxy/log.h"
 #include "proxy/net.h"
 #include "proxy/session.h"
+#include "proxy/session_callbacks.h"
 
 namespace ringway {
 namespace {
@@ -151,6 +152,8 @@ bool Worker::apply_runtime(std::shared_ptr<const Runtime> next, std::vector<List
   return true;
 }
 
+void Worker::fire_session_timer(TimerWheel::Entry& entry) { SessionCallbacks::timer(entry); }
+
 void Worker::on_connection(uv_stream_t* server, int status) {
   auto* listener = static_cast<ListenerState*>(server->data);
   Worker& worker = *listener->worker;
@@ -158,7 +161,7 @@ void Worker::on_connection(uv_stream_t* server, int status) {
     log::warn("accept failed", {{"listener", listener->name}, {"error", uv_strerror(status)}});
     return;
   }
-  auto* session = new Session(worker, *listener, worker.runtime_);
+  auto* session = new Session(*listener, worker.runtime_);
   session->accept(server);  // on failure it frees itself through its close callbacks
 }
 
@@ -167,8 +170,7 @@ bool Worker::admit_ip(const std::string& ip, uint64_t limit) { return connection
 void Worker::release_ip(const std::string& ip) { connections_.release_ip(ip); }
 
 void Worker::session_started(Session& session) {
-  session.link.owner = &session;
-  live_.push_back(session.link);
+  live_.push_back(session.link());
   ++sessions_;
   ++accepted_;
   connections_.started();
@@ -176,7 +178,7 @@ void Worker::session_started(Session& session) {
 }
 
 void Worker::session_finished(Session& session) {
-  session.link.unlink();
+  session.link().unlink();
   --sessions_;
   connections_.finished();
   heap_trimmer_.on_sessions(sessions_);
@@ -204,12 +206,12 @@ std::optional<size_t> Worker::drain_backend(const health::BackendState* state, u
   live_.for_each([&](Session& s) {
     if (!s.uses_backend(state)) return;
     if (s.tcp_mode()) {  // not paced: relays on until the deadline, then a FIN (tcp_session.cpp)
-      told_.push_back(s.link);
+      told_.push_back(s.link());
       s.go_away_at(deadline);
       ++tcp;
       return;
     }
-    pacer->waiting().push_back(s.link);
+    pacer->waiting().push_back(s.link());
   });
   const size_t sessions = pacer->waiting().size() + tcp;
   Pacer* raw = pacer.get();
@@ -228,7 +230,7 @@ void Worker::undrain_backend(const health::BackendState* state) {
   }
   if (!shutting_down_) {  // tcp sessions waiting for this drain's deadline stay too
     told_.for_each([&](Session& s) {
-      if (s.tcp_mode() && s.uses_backend(state) && s.cancel_go_away()) live_.push_back(s.link);
+      if (s.tcp_mode() && s.uses_backend(state) && s.cancel_go_away()) live_.push_back(s.link());
     });
   }
   reap_finished_drains();
@@ -265,7 +267,7 @@ void Worker::start_shutdown_drain() {
   live_.move_all_to(shutdown_pacer_->waiting());
   // mode: tcp sessions are not paced: they relay on until the deadline, then get a FIN.
   shutdown_pacer_->waiting().for_each([&](Session& s) {
-    if (s.tcp_mode()) told_.push_back(s.link);
+    if (s.tcp_mode()) told_.push_back(s.link());
   });
   told_.for_each([&](Session& s) {
     if (s.tcp_mode()) s.go_away_at(drain_end_ms_);
@@ -310,7 +312,7 @@ void Worker::abort_all() {
 void Worker::close_handles() {
   drains_.clear();
   shutdown_pacer_.reset();
-  heap_trimmer_.cancel();
+  heap_trimmer_.close();
   if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&delay_timer_))) {
     uv_close(reinterpret_cast<uv_handle_t*>(&delay_timer_), nullptr);
   }

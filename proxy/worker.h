@@ -158,8 +158,9 @@ class Worker {
   uint64_t drain_end_ms_ = 0;
   bool deadline_passed_ = false;  // shutdown: the drain timeout came (tcp sessions then have the close grace)
   uv_timer_t delay_timer_{};
-  LoopTimers timers_{loop_};  // after loop_: initialised from it
-  HeapTrimmer heap_trimmer_{timers_};  // after timers_: its entry leaves the wheel first
+  static void fire_session_timer(TimerWheel::Entry& entry);  // every entry is a Session
+  LoopTimers timers_{loop_, fire_session_timer};  // after loop_: initialised from it
+  HeapTrimmer heap_trimmer_{loop_};
   std::unique_ptr<Pacer> shutdown_pacer_;
   std::function<void()> shutdown_done_;
 

@@ -76,14 +76,18 @@ FrameError FrameTracker::check_data_frame_size(uint64_t payload_length) const {
   return FrameError::None;
 }
 
-FrameError FrameTracker::check_header_byte() {
+FrameError FrameTracker::check_header_byte(uint8_t byte) {
   const size_t index = header_have_ - 1U;
   if (index == 0) {
-    const uint8_t b0 = header_bytes_[0];
-    current_ = FrameHeader{};
-    current_.fin = (b0 & 0x80) != 0;
-    current_.rsv = static_cast<uint8_t>((b0 >> 4) & 0x7);
-    current_.opcode = b0 & 0x0F;
+    // Field by field, never `current_ = FrameHeader{}`: the tracker's byte fields live in the
+    // header's tail padding (see the members), which a whole-header store could overwrite.
+    current_.masked = false;
+    current_.mask = {};
+    current_.payload_length = 0;
+    current_.header_size = 0;
+    current_.fin = (byte & 0x80) != 0;
+    current_.rsv = static_cast<uint8_t>((byte >> 4) & 0x7);
+    current_.opcode = byte & 0x0F;
     const uint8_t opcode = current_.opcode;
     if (is_reserved_opcode(opcode)) return FrameError::ReservedOpcode;
     if ((current_.rsv & ~allowed_rsv_) != 0) return FrameError::ReservedBits;
@@ -97,10 +101,10 @@ FrameError FrameTracker::check_header_byte() {
     return FrameError::None;
   }
 
-  const uint8_t length7 = header_bytes_[1] & 0x7F;
-  const uint8_t extended = extended_length_size(length7);
   if (index == 1) {
-    current_.masked = (header_bytes_[1] & 0x80) != 0;
+    const uint8_t length7 = byte & 0x7F;
+    const uint8_t extended = extended_length_size(length7);
+    current_.masked = (byte & 0x80) != 0;
     if (current_.masked != (direction_ == Direction::ClientToServer)) return FrameError::MaskViolation;
     if (is_control(current_.opcode) && length7 > kMaxControlPayload) return FrameError::ControlTooLong;
     header_need_ = static_cast<uint8_t>(2 + extended + (current_.masked ? 4 : 0));
@@ -108,29 +112,29 @@ FrameError FrameTracker::check_header_byte() {
       current_.payload_length = length7;
       return check_data_frame_size(length7);
     }
-    return FrameError::None;
+    return FrameError::None;  // payload_length (0 now) collects the extended length bytes
   }
 
-  if (extended != 0 && index == 1U + extended) {
-    uint64_t length = 0;
-    for (size_t i = 2; i < 2U + extended; ++i) length = (length << 8) | header_bytes_[i];
-    if (extended == 8) {
-      if ((length >> 63) != 0) return FrameError::LengthTopBit;
-      if (length <= 0xFFFF) return FrameError::NonMinimalLength;
-    } else if (length < 126) {
-      return FrameError::NonMinimalLength;
-    }
-    current_.payload_length = length;
-    return check_data_frame_size(length);
+  // The extended length bytes (big-endian), then the masking key.
+  const size_t extended = header_need_ - 2U - (current_.masked ? 4U : 0U);
+  if (index >= 2U + extended) {
+    current_.mask[index - 2U - extended] = byte;
+    return FrameError::None;
   }
-  return FrameError::None;
+  current_.payload_length = (current_.payload_length << 8) | byte;
+  if (index != 1U + extended) return FrameError::None;
+  const uint64_t length = current_.payload_length;
+  if (extended == 8) {
+    if ((length >> 63) != 0) return FrameError::LengthTopBit;
+    if (length <= 0xFFFF) return FrameError::NonMinimalLength;
+  } else if (length < 126) {
+    return FrameError::NonMinimalLength;
+  }
+  return check_data_frame_size(length);
 }
 
 void FrameTracker::begin_payload(FrameSink& sink) {
   current_.header_size = header_need_;
-  if (current_.masked) {
-    std::copy_n(header_bytes_.begin() + (header_need_ - 4), 4, current_.mask.begin());
-  }
   header_have_ = 0;
   if (!is_control(current_.opcode)) {
     if (current_.opcode != static_cast<uint8_t>(Opcode::Continuation)) {
@@ -177,8 +181,8 @@ FeedResult FrameTracker::feed(std::span<const uint8_t> data, FrameSink& sink) {
       header_bytes_before = 0;
       header_need_ = 2;
     }
-    header_bytes_[header_have_++] = data[pos++];
-    const FrameError error = check_header_byte();
+    ++header_have_;
+    const FrameError error = check_header_byte(data[pos++]);
     if (error != FrameError::None) {
       error_ = error;
       return {error, frame_start, header_bytes_before};

@@ -123,30 +123,33 @@ class FrameTracker {
   bool in_fragmented_message() const;
   FrameError error() const;
   uint64_t messages() const;  // completed data messages so far
+  // Payload bytes of the data message in progress (its fragments so far), or of the last one.
+  uint64_t message_size() const { return message_size_; }
   // The frame whose payload is passing (valid while !at_frame_boundary() and the header is whole).
   const FrameHeader& current_header() const { return current_; }
   // Payload bytes of the current frame still to come (0 at a boundary or inside a header).
   uint64_t payload_remaining() const;
 
  private:
-  // Validates the header bytes seen so far once the byte at index header_have_ - 1 has arrived.
-  FrameError check_header_byte();
+  // Validates and decodes one header byte (the one at index header_have_ - 1) as it arrives, straight
+  // into current_: no copy of the header bytes is kept.
+  FrameError check_header_byte(uint8_t byte);
   FrameError check_data_frame_size(uint64_t payload_length) const;
   void begin_payload(FrameSink& sink);
   void end_frame(FrameSink& sink);
 
+  // Laid out without holes, since every relayed connection has two trackers: 56 bytes. The byte
+  // fields after current_ sit in its 7 bytes of tail padding ([[no_unique_address]] lets them).
+  [[no_unique_address]] FrameHeader current_{};  // the header being read, then the frame passing
   Direction direction_;
-  uint64_t max_message_size_;
   uint8_t allowed_rsv_ = 0;
   uint8_t header_need_ = 2;  // header size once known (2 until the second byte arrived)
+  uint8_t header_have_ = 0;  // header bytes seen (a header can arrive split at any byte)
   FrameError error_ = FrameError::None;
-  // Header accumulation (a header can arrive split at any byte).
-  std::array<uint8_t, 14> header_bytes_{};
-  uint8_t header_have_ = 0;
-  FrameHeader current_{};
   bool in_payload_ = false;
-  uint64_t payload_seen_ = 0;
   bool message_open_ = false;
+  uint64_t max_message_size_;
+  uint64_t payload_seen_ = 0;
   uint64_t message_size_ = 0;
   uint64_t messages_ = 0;
 };

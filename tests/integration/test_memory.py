@@ -3,9 +3,11 @@
 
 2,000 WebSockets are held through ringway to one wsecho by tools/wsbench (hold mode, every
 connection echoes once at the end so none is silently lost). ringway's RSS with them held, minus its
-RSS before the first connection, over 2,000 must be at most 4 KiB; once they have all closed, its
-RSS must be back within 2 MiB of the fresh process (ringway trims its heap about 1 s after a burst of
-closes: proxy/heap_trim.h; without that the closed sessions' pages stayed, +2.5 MiB here). The figures are printed either way.
+RSS before the first connection, over 2,000 must be at most 2 KiB (about 1.1 KiB measured: the bound
+is about twice that, for allocator and platform noise); once they have all closed, its RSS must be
+back within 2 MiB of the fresh process (ringway trims its heap about 1 s after a burst of closes:
+proxy/heap_trim.h; without that the closed sessions' pages stayed, +2.5 MiB here). The figures are
+printed either way.
 Skipped for a sanitized build (ASan's shadow memory and quarantine make RSS meaningless).
 """
 
@@ -19,7 +21,7 @@ import unittest
 import harness as h
 
 CONNECTIONS = 2000
-MAX_KIB_PER_CONNECTION = 4.0
+MAX_KIB_PER_CONNECTION = 2.0
 MAX_GROWTH_AFTER_CLOSE_KIB = 2 * 1024
 
 
@@ -32,7 +34,7 @@ def wsbench_bin():
 
 
 class MemoryPerIdleConnection(h.IntegrationTestCase):
-    def test_idle_websockets_cost_at_most_4_kib_each_and_memory_comes_back(self):
+    def test_idle_websockets_cost_at_most_2_kib_each_and_memory_comes_back(self):
         if h.ringway_is_sanitized():
             self.skipTest("sanitized build: RSS figures mean nothing")
         wsbench = wsbench_bin()

@@ -4,26 +4,28 @@
 #include <uv.h>
 
 #include "proxy/heap_trim.h"
-#include "proxy/timer_wheel.h"
 
 using ringway::HeapTrimmer;
-using ringway::LoopTimers;
 
 namespace {
 
-// Runs `body(trimmer)` on a fresh loop, then the loop until no timer is armed; returns the trims.
+// Runs `body(trimmer)` on a fresh loop, then the loop for twice the trim delay (the trimmer's own
+// timer does not keep a loop alive); returns the trims.
 template <typename Body>
 uint64_t trims_after(Body body) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   uint64_t trims = 0;
   {
-    LoopTimers timers(&loop);
-    HeapTrimmer trimmer(timers);
+    HeapTrimmer trimmer(&loop);
+    uv_timer_t keep_alive;
+    uv_timer_init(&loop, &keep_alive);
+    uv_timer_start(&keep_alive, [](uv_timer_t*) {}, 2 * HeapTrimmer::kDelayMs, 0);
     body(trimmer);
     uv_run(&loop, UV_RUN_DEFAULT);
     trims = trimmer.trims();
-    timers.close();
+    trimmer.close();
+    uv_close(reinterpret_cast<uv_handle_t*>(&keep_alive), nullptr);
     uv_run(&loop, UV_RUN_DEFAULT);
   }
   uv_loop_close(&loop);

@@ -61,12 +61,29 @@ std::vector<uint8_t> close_frame(uint16_t code, bool masked) {
   return frame(ws::Opcode::Close, payload, masked);
 }
 
+// Passes a tracker's events to an observer, as the relay's FlowSink does.
+struct ObserverSink final : ws::FrameSink {
+  WorkerMetrics& metrics;
+  const ws::FrameTracker& tracker;
+  FlowObserver& observer;
+  ObserverSink(WorkerMetrics& m, const ws::FrameTracker& t, FlowObserver& o) : metrics(m), tracker(t), observer(o) {}
+  void on_frame_header(const ws::FrameHeader& h) override { observer.on_frame_header(h); }
+  void on_frame_payload(const ws::FrameHeader& h, std::span<const uint8_t> bytes, uint64_t offset) override {
+    observer.on_frame_payload(h, bytes, offset);
+  }
+  void on_frame_end(const ws::FrameHeader& h, bool message_end) override {
+    observer.on_frame_end(metrics, h, message_end, tracker.message_size());
+  }
+};
+
 // Feeds `bytes` one byte at a time (the hardest split) and counts them as the relay does.
-void feed_bytewise(ws::FrameTracker& tracker, FlowObserver& observer, const std::vector<uint8_t>& bytes) {
+void feed_bytewise(WorkerMetrics& metrics, ws::FrameTracker& tracker, FlowObserver& observer,
+                   const std::vector<uint8_t>& bytes) {
+  ObserverSink sink(metrics, tracker, observer);
   for (const uint8_t b : bytes) {
-    const ws::FeedResult r = tracker.feed(std::span<const uint8_t>(&b, 1), observer);
+    const ws::FeedResult r = tracker.feed(std::span<const uint8_t>(&b, 1), sink);
     REQUIRE(r.error == ws::FrameError::None);
-    observer.add_bytes(r.consumed);
+    observer.add_bytes(metrics, r.consumed);
   }
 }
 
@@ -140,8 +157,7 @@ TEST_CASE("close codes map to a bounded set of label values") {
 TEST_CASE("the observer counts messages, their sizes (fragments summed) and Close codes, split at every byte") {
   WorkerMetrics m;
   ws::FrameTracker c2b(ws::Direction::ClientToServer);
-  FlowObserver client;
-  client.attach(m, Dir::ClientToBackend);
+  FlowObserver client(Dir::ClientToBackend);
   std::vector<uint8_t> wire;
   auto append = [&](const std::vector<uint8_t>& f) { wire.insert(wire.end(), f.begin(), f.end()); };
   append(frame(ws::Opcode::Text, "hello", true));                      // 5 bytes: bucket 0
@@ -150,7 +166,7 @@ TEST_CASE("the observer counts messages, their sizes (fragments summed) and Clos
   append(frame(ws::Opcode::Continuation, std::string(60, 'y'), true));   // ... 60 = 100: bucket 1
   append(frame(ws::Opcode::Binary, std::string(300, 'z'), true));        // 300: bucket 2
   append(close_frame(4001, true));
-  feed_bytewise(c2b, client, wire);
+  feed_bytewise(m, c2b, client, wire);
 
   CHECK(m.messages[0].get() == 3);
   CHECK(m.messages[1].get() == 0);
@@ -165,15 +181,14 @@ TEST_CASE("the observer counts messages, their sizes (fragments summed) and Clos
 
   // A backend's Close without a code counts as 1005; ringway's own Close 1012 is a failover.
   ws::FrameTracker b2c(ws::Direction::ServerToClient);
-  FlowObserver backend;
-  backend.attach(m, Dir::BackendToClient);
-  feed_bytewise(b2c, backend, frame(ws::Opcode::Close, "", false));
+  FlowObserver backend(Dir::BackendToClient);
+  feed_bytewise(m, b2c, backend, frame(ws::Opcode::Close, "", false));
   CHECK(backend.close_code() == 1005);
   CHECK(m.closes[static_cast<size_t>(Side::Backend)][close_code_slot(1005)].get() == 1);
   backend.ringway_close(1012);
   CHECK(backend.ringway_code() == 1012);
   CHECK(m.failovers.get() == 0);  // queued, not written yet
-  backend.ringway_close_sent();
+  backend.ringway_close_sent(m);
   CHECK(m.failovers.get() == 1);
   CHECK(m.closes[static_cast<size_t>(Side::Ringway)][close_code_slot(1012)].get() == 1);
 }

@@ -18,7 +18,7 @@ struct Probe : TimerWheel::Entry {
   std::vector<int>* order = nullptr;
   std::function<void(Probe&)> then;
   int fired = 0;
-  Probe(int i, std::vector<int>& log) : id(i), order(&log) { fire = &Probe::on_fire; }
+  Probe(int i, std::vector<int>& log) : id(i), order(&log) {}
   static void on_fire(TimerWheel::Entry& e) {
     auto& p = static_cast<Probe&>(e);
     ++p.fired;
@@ -36,7 +36,7 @@ void run_to(TimerWheel& wheel, uint64_t& now, uint64_t to) {
 
 TEST_CASE("an entry fires once its deadline is reached, never before, at most one slot late") {
   std::vector<int> order;
-  TimerWheel wheel(1000);
+  TimerWheel wheel(1000, &Probe::on_fire);
   Probe a(1, order);
   wheel.arm(a, 1000 + 250, 1000);
   uint64_t now = 1000;
@@ -51,7 +51,7 @@ TEST_CASE("an entry fires once its deadline is reached, never before, at most on
 
 TEST_CASE("deadlines in one slot and across slots fire in deadline-slot order") {
   std::vector<int> order;
-  TimerWheel wheel(0);
+  TimerWheel wheel(0, &Probe::on_fire);
   Probe a(1, order), b(2, order), c(3, order);
   wheel.arm(c, 300, 0);
   wheel.arm(a, 100, 0);
@@ -64,7 +64,7 @@ TEST_CASE("deadlines in one slot and across slots fire in deadline-slot order") 
 
 TEST_CASE("re-arming moves the deadline; cancel removes it") {
   std::vector<int> order;
-  TimerWheel wheel(0);
+  TimerWheel wheel(0, &Probe::on_fire);
   Probe a(1, order), b(2, order);
   wheel.arm(a, 50, 0);
   wheel.arm(b, 60, 0);
@@ -81,7 +81,7 @@ TEST_CASE("re-arming moves the deadline; cancel removes it") {
 
 TEST_CASE("a timeout spanning several turns fires once, at its deadline") {
   std::vector<int> order;
-  TimerWheel wheel(7);
+  TimerWheel wheel(7, &Probe::on_fire);
   Probe a(1, order);
   const uint64_t turn = TimerWheel::kSlots * TimerWheel::kSlotMs;
   const uint64_t due = 7 + 3 * turn + 123;
@@ -96,7 +96,7 @@ TEST_CASE("a timeout spanning several turns fires once, at its deadline") {
 
 TEST_CASE("a late advance fires everything due, even more than a turn late, and nothing else") {
   std::vector<int> order;
-  TimerWheel wheel(0);
+  TimerWheel wheel(0, &Probe::on_fire);
   Probe a(1, order), b(2, order), c(3, order);
   const uint64_t turn = TimerWheel::kSlots * TimerWheel::kSlotMs;
   wheel.arm(a, 30, 0);
@@ -110,7 +110,7 @@ TEST_CASE("a late advance fires everything due, even more than a turn late, and 
 
 TEST_CASE("a callback may cancel an entry of the same slot that has not fired yet") {
   std::vector<int> order;
-  TimerWheel wheel(0);
+  TimerWheel wheel(0, &Probe::on_fire);
   Probe a(1, order), b(2, order);
   wheel.arm(a, 100, 0);
   wheel.arm(b, 100, 0);
@@ -123,7 +123,7 @@ TEST_CASE("a callback may cancel an entry of the same slot that has not fired ye
 
 TEST_CASE("a callback that re-arms itself fires again at the new deadline, not in the same pass") {
   std::vector<int> order;
-  TimerWheel wheel(0);
+  TimerWheel wheel(0, &Probe::on_fire);
   Probe a(1, order);
   uint64_t now = 0;
   a.then = [&](Probe& self) {
@@ -140,7 +140,7 @@ TEST_CASE("a callback that re-arms itself fires again at the new deadline, not i
 
 TEST_CASE("an entry armed with a deadline already passed fires at the next advance") {
   std::vector<int> order;
-  TimerWheel wheel(0);
+  TimerWheel wheel(0, &Probe::on_fire);
   Probe a(1, order);
   wheel.advance(1000);
   wheel.arm(a, 500, 1000);
@@ -154,15 +154,15 @@ TEST_CASE("LoopTimers: one uv timer fires the entries in order and then leaves t
   uv_loop_t loop;
   uv_loop_init(&loop);
   {
-    LoopTimers timers(&loop);
+    LoopTimers timers(&loop, &Probe::on_fire);
     std::vector<int> order;
     Probe a(1, order), b(2, order), c(3, order);
     const uint64_t start = uv_now(&loop);
     uint64_t a_at = 0;
     a.then = [&](Probe&) { a_at = uv_now(&loop); };
-    timers.arm(b, 60, b.fire);
-    timers.arm(a, 30, a.fire);
-    timers.arm(c, 90, c.fire);
+    timers.arm(b, 60);
+    timers.arm(a, 30);
+    timers.arm(c, 90);
     timers.cancel(c);
     CHECK(timers.due_in(a) == 30);
     uv_run(&loop, UV_RUN_DEFAULT);  // returns once no timer is armed: the uv timer stopped
