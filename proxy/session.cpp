@@ -187,15 +187,31 @@ void Session::on_client_read(ssize_t nread, const uv_buf_t* buf) {
       if (nread < 0) close(reason_);
       return;
     default:
-      // The client is not read in the other phases; a late EOF/error ends the session.
-      if (nread < 0) {
-        close(CloseReason::ClientClosed);
+      if (!handshake_) {
+        if (nread < 0) close(CloseReason::ClientClosed);
         return;
       }
-      // Over TLS, records that followed the head in the same read are decrypted after the head
-      // was handled: they are pipelined bytes, held with the others until the backend's 101.
-      if (handshake_) handshake_->head.append(buf->base, static_cast<size_t>(nread));
+      hold_client_bytes(nread, buf);
       return;
+  }
+}
+
+// An upgrade in progress (connecting, awaiting or forwarding the backend's answer) still reads the
+// client: bytes sent after the head are pipelined, held with it until the backend's 101, and an end
+// is held too, for the relay to see where it would have read it from the kernel. Over TLS, records
+// that followed the head in the same read arrive here as well.
+void Session::hold_client_bytes(ssize_t nread, const uv_buf_t* buf) {
+  HandshakeState& hs = *handshake_;
+  if (nread < 0) {
+    if (hs.client_end == 0) hs.client_end = static_cast<int>(nread);
+    hs.client_reading = false;  // libuv stops reading at an end; an error is told to stop here
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&client_));
+    return;
+  }
+  hs.head.append(buf->base, static_cast<size_t>(nread));
+  if (hs.client_reading && hs.head.size() - hs.parse.head.head_length > HandshakeState::kMaxHeldPipelined) {
+    hs.client_reading = false;  // bounded: the rest waits in the kernel until the 101
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&client_));
   }
 }
 
@@ -226,16 +242,17 @@ void Session::handle_head() {
     case http::HeadStatus::Complete:
       break;
   }
-  // The head is complete: stop reading (pipelined bytes stay in hs.head, then in the kernel) until
-  // the backend has accepted the upgrade.
-  uv_read_stop(reinterpret_cast<uv_stream_t*>(&client_));
   stop_timer();
   const http::RequestHead& head = hs.parse.head;
   target_.assign(head.target);
   if (!http::wants_websocket(head)) {
+    // A plain request: the next one is not read until this one is answered.
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&client_));
     handle_plain_head();  // plain HTTP (http_exchange.cpp)
     return;
   }
+  // An upgrade: the client stays read (hold_client_bytes) while the backend is tried.
+  hs.client_reading = true;
 
   const http::UpgradeVerdict verdict = http::validate_upgrade(head);
   if (verdict.status == 426) {
@@ -323,8 +340,19 @@ void Session::start_connect() {
     on_connect_failed(rc);
     return;
   }
+  if (reads_backend_from_connect()) {
+    // Watching for input along with the connect makes one epoll registration (in and out, then
+    // in) instead of two and a retry when reading starts after the connect; libuv reports nothing
+    // but the connect until it completes.
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&backend_), SessionCallbacks::alloc,
+                  SessionCallbacks::backend_read);
+  }
   arm_timer(TimerPurpose::Connect, runtime_->config->timeouts.connect.count());
 }
+
+// An upgrade reads the backend from its connect on (its answer; over TLS, its handshake): tcp mode
+// and plain requests decide for themselves when to read it.
+bool Session::reads_backend_from_connect() const { return !tcp_mode_ && !exchange_; }
 
 void Session::on_connected(int status) {
   if (phase_ != Phase::Connecting || status == UV_ECANCELED) return;
@@ -364,8 +392,7 @@ void Session::on_connected(int status) {
     return;
   }
   send_plain(&backend_, handshake_->backend_head);  // a copy: a TLS failure retries another backend
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&backend_), SessionCallbacks::alloc,
-                SessionCallbacks::backend_read);
+  // The backend is being read already (reads_backend_from_connect).
   arm_timer(TimerPurpose::Response, runtime_->config->timeouts.handshake.count());
 }
 
