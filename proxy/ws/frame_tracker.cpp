@@ -21,6 +21,13 @@ uint8_t extended_length_size(uint8_t length7) {
   return 0;
 }
 
+// The size of the frame header at the start of `bytes` when all of it is there, else 0.
+size_t whole_header_size(std::span<const uint8_t> bytes) {
+  if (bytes.size() < 2) return 0;
+  const size_t size = 2U + extended_length_size(bytes[1] & 0x7F) + ((bytes[1] & 0x80) != 0 ? 4U : 0U);
+  return bytes.size() >= size ? size : 0;
+}
+
 }  // namespace
 
 const char* to_string(FrameError error) {
@@ -176,12 +183,33 @@ FeedResult FrameTracker::feed(std::span<const uint8_t> data, FrameSink& sink) {
       frame_start = pos;
       header_bytes_before = 0;
       header_need_ = 2;
+      // Nearly always the whole header is here: it is taken at once and checked only where
+      // check_header_byte has something to check (its first, second and last length byte), in the
+      // same order, so that the outcome, errors included, is that of the byte-by-byte path below.
+      const size_t whole = whole_header_size(data.subspan(pos));
+      if (whole != 0) {
+        std::copy_n(data.begin() + static_cast<ptrdiff_t>(pos), whole, header_bytes_.begin());
+        const uint8_t extended = extended_length_size(header_bytes_[1] & 0x7F);
+        const uint8_t checked[3] = {1, 2, static_cast<uint8_t>(2 + extended)};
+        for (size_t i = 0; i < (extended != 0 ? 3U : 2U); ++i) {
+          header_have_ = checked[i];
+          const FrameError error = check_header_byte();
+          if (error != FrameError::None) {
+            error_ = error;
+            return {error, frame_start, 0};
+          }
+        }
+        header_have_ = static_cast<uint8_t>(whole);
+        pos += whole;
+      }
     }
-    header_bytes_[header_have_++] = data[pos++];
-    const FrameError error = check_header_byte();
-    if (error != FrameError::None) {
-      error_ = error;
-      return {error, frame_start, header_bytes_before};
+    if (header_have_ < header_need_) {  // byte by byte: a header split across reads
+      header_bytes_[header_have_++] = data[pos++];
+      const FrameError error = check_header_byte();
+      if (error != FrameError::None) {
+        error_ = error;
+        return {error, frame_start, header_bytes_before};
+      }
     }
     if (header_have_ >= 2 && header_have_ == header_need_) {
       const FrameError refused = sink.admit_frame(current_);
