@@ -2,6 +2,10 @@
 // The relay half is in relay.cpp.
 #include "proxy/session.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -23,6 +27,25 @@ namespace {
 
 // A backend's answer head larger than this is not a WebSocket answer we want to buffer.
 constexpr size_t kMaxResponseHead = 64 * 1024;
+
+// Every client socket has TCP_NODELAY. Linux passes it on from the listening socket
+// (listen_socket.cpp sets it there), so only the first connection of a listener looks whether it
+// did; later ones skip the setsockopt, or, where it did not, set it as before.
+void set_client_nodelay(uv_tcp_t* client, ListenerState& listener) {
+  if (listener.nodelay_inherited) return;
+  if (!listener.nodelay_checked) {
+    listener.nodelay_checked = true;
+    uv_os_fd_t fd = -1;
+    int on = 0;
+    socklen_t length = sizeof on;
+    if (uv_fileno(reinterpret_cast<const uv_handle_t*>(client), &fd) == 0 &&
+        ::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &length) == 0 && on != 0) {
+      listener.nodelay_inherited = true;
+      return;
+    }
+  }
+  uv_tcp_nodelay(client, 1);
+}
 
 }  // namespace
 
@@ -66,7 +89,7 @@ bool Session::accept(uv_stream_t* server) {
     close(CloseReason::ClientError);
     return false;
   }
-  uv_tcp_nodelay(&client_, 1);
+  set_client_nodelay(&client_, listener_);
   sockaddr_storage peer{};
   int len = sizeof peer;
   if (uv_tcp_getpeername(&client_, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
