@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "health/hooks.h"
 #include "lb/hash_key.h"
@@ -389,9 +390,12 @@ void Session::on_connected(int status) {
   counted_on_backend_ = true;
   backend_connected_ = true;
   phase_ = Phase::AwaitingResponse;
-  if (pool_->config->send_proxy_protocol != conf::SendProxy::Off) {
-    write_to(&backend_, proxy_header_for_backend());  // raw, before a ClientHello and the head
-  }
+  // The PROXY header goes raw, before a ClientHello and the head; an upgrade to a plain backend
+  // sends it in one write with the head (below).
+  const bool head_follows = !pool_->backend_tls && !tcp_mode_ && !exchange_;
+  std::string proxy_header;
+  if (pool_->config->send_proxy_protocol != conf::SendProxy::Off) proxy_header = proxy_header_for_backend();
+  if (!head_follows) write_to(&backend_, std::exchange(proxy_header, {}));
   if (pool_->backend_tls) {
     // A fresh TLS client per attempt; the head waits inside it until the handshake is done.
     const BackendRuntime& backend = *pool_->backends[backend_index_];
@@ -414,7 +418,8 @@ void Session::on_connected(int status) {
     begin_exchange();  // a plain request: head and body through the flows (http_exchange.cpp)
     return;
   }
-  send_plain(&backend_, handshake_->backend_head);  // a copy: a TLS failure retries another backend
+  // A copy of the head: a TLS failure retries another backend.
+  send_plain(&backend_, proxy_header.empty() ? handshake_->backend_head : proxy_header + handshake_->backend_head);
   // The backend is being read already (reads_backend_from_connect).
   arm_timer(TimerPurpose::Response, runtime_->config->timeouts.handshake.count());
 }
