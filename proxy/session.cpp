@@ -211,11 +211,17 @@ void Session::on_client_read(ssize_t nread, const uv_buf_t* buf) {
       if (nread < 0) close(reason_);
       return;
     default:
-      if (!handshake_) {
-        if (nread < 0) close(CloseReason::ClientClosed);
+      if (handshake_ && !exchange_) {
+        hold_client_bytes(nread, buf);  // an upgrade in progress
         return;
       }
-      hold_client_bytes(nread, buf);
+      // A plain request is not read in these phases; a late EOF/error ends the session. Over TLS,
+      // records that followed its head in the same read are decrypted after the head was handled.
+      if (nread < 0) {
+        close(CloseReason::ClientClosed);
+        return;
+      }
+      if (handshake_) handshake_->head.append(buf->base, static_cast<size_t>(nread));
       return;
   }
 }
