@@ -1,16 +1,20 @@
 #include "proxy/access_log.h"
 
-#include <cstdio>
+#include <charconv>
+#include <system_error>
 
 #include "proxy/log.h"
 
 namespace ringway::access {
 namespace {
 
+// "%.3f" of the milliseconds: std::to_chars with a precision prints exactly what printf does, at a
+// fraction of snprintf's cost (two of these per access-log line).
 std::string millis(uint64_t ns) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3f", static_cast<double>(ns) / 1e6);
-  return buf;
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, static_cast<double>(ns) / 1e6,
+                                       std::chars_format::fixed, 3);
+  return ec == std::errc() ? std::string(buf, end) : std::string();
 }
 
 void count(metrics::WorkerMetrics& m, const ConnectionRecord& r) {

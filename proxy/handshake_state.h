@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -16,6 +17,8 @@
 namespace ringway {
 
 struct HandshakeState {
+  static constexpr size_t kMaxHeldPipelined = 64 * 1024;
+
   // The client's address and port: the socket's peer, or the source a PROXY header named.
   sockaddr_storage client_address{};
   std::string proxy_header;    // a PROXY header split over reads, until complete (then released)
@@ -31,6 +34,13 @@ struct HandshakeState {
   uint32_t attempts_made = 0;
   uint64_t key_hash = 0;
   bool retry_after_close = false;
+  // An upgrade keeps reading the client while the backend is tried (stopping and restarting the
+  // read would cost two epoll_ctl calls per connection): what comes is held in `head`, up to
+  // kMaxHeldPipelined bytes past the head, after which reading pauses until the 101.
+  bool client_reading = false;
+  // The client's read ended (UV_EOF or an error) before the 101: delivered once relaying, where the
+  // kernel would otherwise have reported it.
+  int client_end = 0;
   uv_connect_t connect_req{};
   http::ResponseParser response;
   std::string response_bytes;  // the backend's answer until its head is complete

@@ -1,6 +1,7 @@
 #include "proxy/listen_socket.h"
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -24,6 +25,9 @@ int open_listening_socket(const sockaddr_storage& address, int backlog, std::str
     ::close(fd);
     return -1;
   }
+  // Every accepted connection gets TCP_NODELAY. Linux passes it on from the listening socket, which
+  // saves a setsockopt per connection (Session::accept checks once that it did).
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
   return fd;
 }
 

@@ -64,10 +64,16 @@ void Session::begin_relay(size_t response_head_end) {
   // The backend's 101 goes on unchanged, but for the affinity cookie's Set-Cookie when one is due.
   hs.extra_response_headers += affinity_header_lines();
   const std::string head = response_head_for_client(std::string_view(response).substr(0, response_head_end), {});
+  // The client was read during the upgrade (Session::hold_client_bytes) unless it ended or held
+  // too much: its end is delivered below, after what it sent before it.
+  const int client_end = hs.client_end;
+  const bool client_reading = hs.client_reading;
   handshake_.reset();  // an established WebSocket keeps no handshake buffers
 
   const auto* bytes = reinterpret_cast<const uint8_t*>(response.data());
-  uv_read_start(stream(&client_), SessionCallbacks::alloc, SessionCallbacks::client_read);
+  if (!client_reading && client_end == 0) {
+    uv_read_start(stream(&client_), SessionCallbacks::alloc, SessionCallbacks::client_read);
+  }
   // The backend is already being read (its answer came that way).
   if (!write_through(b2c_, std::span(reinterpret_cast<const uint8_t*>(head.data()), head.size()))) return;
   relay_bytes(b2c_, std::span(bytes + response_head_end, response.size() - response_head_end));
@@ -76,6 +82,7 @@ void Session::begin_relay(size_t response_head_end) {
   if (phase_ != Phase::Relaying) return;
   start_policy();
   if (going_away_) go_away();
+  if (client_end != 0 && phase_ == Phase::Relaying) on_client_read(client_end, nullptr);
 }
 
 void Session::on_relay_read(Flow& flow, ssize_t nread, const uv_buf_t* buf) {

@@ -2,8 +2,13 @@
 // The relay half is in relay.cpp.
 #include "proxy/session.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "health/hooks.h"
 #include "lb/hash_key.h"
@@ -23,6 +28,25 @@ namespace {
 
 // A backend's answer head larger than this is not a WebSocket answer we want to buffer.
 constexpr size_t kMaxResponseHead = 64 * 1024;
+
+// Every client socket has TCP_NODELAY. Linux passes it on from the listening socket
+// (listen_socket.cpp sets it there), so only the first connection of a listener looks whether it
+// did; later ones skip the setsockopt, or, where it did not, set it as before.
+void set_client_nodelay(uv_tcp_t* client, ListenerState& listener) {
+  if (listener.nodelay_inherited) return;
+  if (!listener.nodelay_checked) {
+    listener.nodelay_checked = true;
+    uv_os_fd_t fd = -1;
+    int on = 0;
+    socklen_t length = sizeof on;
+    if (uv_fileno(reinterpret_cast<const uv_handle_t*>(client), &fd) == 0 &&
+        ::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &length) == 0 && on != 0) {
+      listener.nodelay_inherited = true;
+      return;
+    }
+  }
+  uv_tcp_nodelay(client, 1);
+}
 
 }  // namespace
 
@@ -76,7 +100,7 @@ bool Session::accept(uv_stream_t* server) {
     close(CloseReason::ClientError);
     return false;
   }
-  uv_tcp_nodelay(&client_, 1);
+  set_client_nodelay(&client_, listener_);
   sockaddr_storage peer{};
   int len = sizeof peer;
   if (uv_tcp_getpeername(&client_, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
@@ -197,15 +221,37 @@ void Session::on_client_read(ssize_t nread, const uv_buf_t* buf) {
       if (nread < 0) close(reason_);
       return;
     default:
-      // The client is not read in the other phases; a late EOF/error ends the session.
+      if (handshake_ && !exchange_) {
+        hold_client_bytes(nread, buf);  // an upgrade in progress
+        return;
+      }
+      // A plain request is not read in these phases; a late EOF/error ends the session. Over TLS,
+      // records that followed its head in the same read are decrypted after the head was handled.
       if (nread < 0) {
         close(CloseReason::ClientClosed);
         return;
       }
-      // Over TLS, records that followed the head in the same read are decrypted after the head
-      // was handled: they are pipelined bytes, held with the others until the backend's 101.
       if (handshake_) handshake_->head.append(buf->base, static_cast<size_t>(nread));
       return;
+  }
+}
+
+// An upgrade in progress (connecting, awaiting or forwarding the backend's answer) still reads the
+// client: bytes sent after the head are pipelined, held with it until the backend's 101, and an end
+// is held too, for the relay to see where it would have read it from the kernel. Over TLS, records
+// that followed the head in the same read arrive here as well.
+void Session::hold_client_bytes(ssize_t nread, const uv_buf_t* buf) {
+  HandshakeState& hs = *handshake_;
+  if (nread < 0) {
+    if (hs.client_end == 0) hs.client_end = static_cast<int>(nread);
+    hs.client_reading = false;  // libuv stops reading at an end; an error is told to stop here
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&client_));
+    return;
+  }
+  hs.head.append(buf->base, static_cast<size_t>(nread));
+  if (hs.client_reading && hs.head.size() - hs.parse.head.head_length > HandshakeState::kMaxHeldPipelined) {
+    hs.client_reading = false;  // bounded: the rest waits in the kernel until the 101
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&client_));
   }
 }
 
@@ -236,16 +282,17 @@ void Session::handle_head() {
     case http::HeadStatus::Complete:
       break;
   }
-  // The head is complete: stop reading (pipelined bytes stay in hs.head, then in the kernel) until
-  // the backend has accepted the upgrade.
-  uv_read_stop(reinterpret_cast<uv_stream_t*>(&client_));
   stop_timer();
   const http::RequestHead& head = hs.parse.head;
   set_target(head.target);
   if (!http::wants_websocket(head)) {
+    // A plain request: the next one is not read until this one is answered.
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&client_));
     handle_plain_head();  // plain HTTP (http_exchange.cpp)
     return;
   }
+  // An upgrade: the client stays read (hold_client_bytes) while the backend is tried.
+  hs.client_reading = true;
 
   const http::UpgradeVerdict verdict = http::validate_upgrade(head);
   if (verdict.status == 426) {
@@ -333,8 +380,19 @@ void Session::start_connect() {
     on_connect_failed(rc);
     return;
   }
+  if (reads_backend_from_connect()) {
+    // Watching for input along with the connect makes one epoll registration (in and out, then
+    // in) instead of two and a retry when reading starts after the connect; libuv reports nothing
+    // but the connect until it completes.
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&backend_), SessionCallbacks::alloc,
+                  SessionCallbacks::backend_read);
+  }
   arm_timer(TimerPurpose::Connect, runtime_->config->timeouts.connect.count());
 }
+
+// An upgrade reads the backend from its connect on (its answer; over TLS, its handshake): tcp mode
+// and plain requests decide for themselves when to read it.
+bool Session::reads_backend_from_connect() const { return !tcp_mode_ && !exchange_; }
 
 void Session::on_connected(int status) {
   if (phase_ != Phase::Connecting || status == UV_ECANCELED) return;
@@ -348,9 +406,12 @@ void Session::on_connected(int status) {
   counted_on_backend_ = true;
   backend_connected_ = true;
   phase_ = Phase::AwaitingResponse;
-  if (pool_->config->send_proxy_protocol != conf::SendProxy::Off) {
-    write_to(&backend_, proxy_header_for_backend());  // raw, before a ClientHello and the head
-  }
+  // The PROXY header goes raw, before a ClientHello and the head; an upgrade to a plain backend
+  // sends it in one write with the head (below).
+  const bool head_follows = !pool_->backend_tls && !tcp_mode_ && !exchange_;
+  std::string proxy_header;
+  if (pool_->config->send_proxy_protocol != conf::SendProxy::Off) proxy_header = proxy_header_for_backend();
+  if (!head_follows) write_to(&backend_, std::exchange(proxy_header, {}));
   if (pool_->backend_tls) {
     // A fresh TLS client per attempt; the head waits inside it until the handshake is done.
     const BackendRuntime& backend = *pool_->backends[backend_index_];
@@ -373,9 +434,9 @@ void Session::on_connected(int status) {
     begin_exchange();  // a plain request: head and body through the flows (http_exchange.cpp)
     return;
   }
-  send_plain(&backend_, handshake_->backend_head);  // a copy: a TLS failure retries another backend
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&backend_), SessionCallbacks::alloc,
-                SessionCallbacks::backend_read);
+  // A copy of the head: a TLS failure retries another backend.
+  send_plain(&backend_, proxy_header.empty() ? handshake_->backend_head : proxy_header + handshake_->backend_head);
+  // The backend is being read already (reads_backend_from_connect).
   arm_timer(TimerPurpose::Response, runtime_->config->timeouts.handshake.count());
 }
 

@@ -159,6 +159,8 @@ class Session : private TimerWheel::Entry, private IntrusiveList<Session>::Node 
   void stop_timer();
   void on_timer();
   void on_client_read(ssize_t nread, const uv_buf_t* buf);
+  void hold_client_bytes(ssize_t nread, const uv_buf_t* buf);
+  bool reads_backend_from_connect() const;
   void append_head_bytes(std::string_view bytes);
   void handle_head();
   void start_connect();

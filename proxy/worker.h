@@ -50,6 +50,9 @@ struct ListenerState {
   std::string bind_key;  // the resolved bind address: a reload keeps the socket when it matches
   bool closing = false;
   bool closed = false;   // the close callback has run
+  // The accepted sockets inherit TCP_NODELAY from this listening socket (seen on the first one).
+  bool nodelay_checked = false;
+  bool nodelay_inherited = false;
   std::shared_ptr<ListenerCounters> counters;  // summed over the workers by /metrics
   metrics::Counter& active;  // this worker's sessions accepted here and not yet finished
   metrics::Counter& total;

@@ -3,6 +3,7 @@ wsecho backends behind it and python3-websockets as the client."""
 
 import asyncio
 import os
+import socket
 import unittest
 
 import websockets
@@ -47,6 +48,26 @@ class EchoThroughProxy(h.IntegrationTestCase):
                     got = await asyncio.wait_for(ws.recv(), h.IO_TIMEOUT)
                     self.assertTrue(got == m, f"pipelined message {i} changed")
         h.run(go())
+
+    def test_frames_and_a_half_close_sent_before_the_101_arrive_in_order(self):
+        # The client does not wait for the 101: its frames (more than ringway holds while the
+        # upgrade is in progress) and its FIN follow the head at once. Every frame reaches the
+        # backend in order after the 101, the FIN after them, and the connection then ends.
+        frames = [os.urandom(1500 + i) for i in range(100)]
+        s = h.raw_connect(self.rw.port)
+        self.addCleanup(s.close)
+        req, key = h.upgrade_request(path="/ws", extra_headers=[("X-User", "early")])
+        s.sendall(req + b"".join(h.encode_frame(h.OP_BINARY, f) for f in frames))
+        s.shutdown(socket.SHUT_WR)
+        head, rest = h.read_head(s)
+        self.assertEqual(head.status, 101)
+        self.assertEqual(head.get("Sec-WebSocket-Accept"), h.accept_for(key))
+        reader = h.FrameReader(s, rest)
+        for i, f in enumerate(frames):
+            got = reader.read_frame()
+            self.assertEqual((got.opcode, got.payload), (h.OP_BINARY, f), f"frame {i}")
+        _, how = h.read_until_eof(s, reader.buf)
+        self.assertIn(how, ("eof", "reset"))
 
     def test_fragmented_message_echoes_reassembled(self):
         async def fragments(parts):

@@ -139,3 +139,65 @@ TEST_CASE("an error is found at the same stream offset however the input is spli
     check_same(whole, feed_in_pieces(Direction::ClientToServer, wire, {cut}, 100));
   }
 }
+
+// A header that is whole in one read is taken at once (FrameTracker::feed's fast path); one split
+// across reads goes byte by byte. For every header error both must stop with the same error at the
+// same frame, and leave the tracker in the same state (the relay asks at_frame_boundary() of a
+// stream that broke the rules).
+TEST_CASE("a header error is the same whether its header came whole or byte by byte") {
+  struct Case {
+    const char* name;
+    Direction direction;
+    FrameSpec bad;
+    uint64_t limit = 0;
+  };
+  const Case cases[] = {
+      {"reserved opcode", Direction::ClientToServer, {.opcode = 0x3, .length = 4, .masked = true}},
+      {"rsv bits", Direction::ClientToServer, {.rsv = 4, .opcode = 0x1, .length = 4, .masked = true}},
+      {"fragmented control", Direction::ServerToClient, {.fin = false, .opcode = 0x9, .length = 1}},
+      {"continuation without a message", Direction::ServerToClient, {.opcode = 0x0, .length = 3}},
+      {"unmasked client frame", Direction::ClientToServer, {.opcode = 0x2, .length = 3}},
+      {"masked server frame", Direction::ServerToClient, {.opcode = 0x2, .length = 3, .masked = true}},
+      {"control too long", Direction::ServerToClient, {.opcode = 0xA, .length = 126}},
+      {"non-minimal 16-bit", Direction::ClientToServer,
+       {.opcode = 0x2, .length = 5, .masked = true, .form = LengthForm::Force16}},
+      {"non-minimal 64-bit", Direction::ServerToClient, {.opcode = 0x2, .length = 300, .form = LengthForm::Force64}},
+      {"64-bit top bit", Direction::ServerToClient, {.opcode = 0x2, .length = 0, .length_field = 1ULL << 63}},
+      {"too big, 7-bit length", Direction::ClientToServer, {.opcode = 0x1, .length = 60, .masked = true}, 50},
+      {"too big, 16-bit length", Direction::ServerToClient, {.opcode = 0x1, .length = 200}, 100},
+      {"too big, 64-bit length", Direction::ServerToClient, {.opcode = 0x2, .length = 70000}, 65536},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    const bool masked = c.direction == Direction::ClientToServer;
+    std::vector<uint8_t> wire;
+    append_frame(wire, {.opcode = 0x1, .length = 7, .masked = masked});
+    const size_t bad_at = wire.size();
+    append_frame(wire, c.bad);
+
+    FrameTracker whole(c.direction, c.limit);
+    Recorder whole_sink;
+    const FeedResult at_once = whole.feed(wire, whole_sink);
+
+    FrameTracker split(c.direction, c.limit);
+    Recorder split_sink;
+    FeedResult last;
+    size_t error_offset = 0;
+    for (size_t i = 0; i < wire.size(); ++i) {
+      last = split.feed(std::span(wire).subspan(i, 1), split_sink);
+      if (last.error != FrameError::None) {
+        error_offset = i + last.consumed - last.header_bytes_before;
+        break;
+      }
+    }
+    CHECK(at_once.error != FrameError::None);
+    CHECK(at_once.error == last.error);
+    CHECK(at_once.consumed == bad_at);
+    CHECK(at_once.header_bytes_before == 0);
+    CHECK(error_offset == bad_at);
+    CHECK(whole.error() == split.error());
+    CHECK(whole.at_frame_boundary() == split.at_frame_boundary());
+    CHECK(whole.payload_remaining() == split.payload_remaining());
+    CHECK(whole_sink.frames.size() == split_sink.frames.size());
+  }
+}
