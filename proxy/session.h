@@ -16,7 +16,6 @@
 #include <optional>
 #include <span>
 #include <string>
-#include <optional>
 #include <string_view>
 #include <vector>
 
