@@ -258,6 +258,8 @@ void Session::on_flow_ended(Flow& flow, int status) {
       if (reason_ == CloseReason::None) {
         reason_ = c2b_.closed_first ? CloseReason::ClientClosed : CloseReason::BackendClosed;
       }
+      maybe_finish();  // when the client is done too, closing is the FIN
+      if (phase_ != Phase::Relaying) return;
       shutdown_write(b2c_);  // propagate the backend's end to the client
     }
   } else {
@@ -268,6 +270,8 @@ void Session::on_flow_ended(Flow& flow, int status) {
     if (reason_ == CloseReason::None) {
       reason_ = b2c_.closed_first ? CloseReason::BackendClosed : CloseReason::ClientClosed;
     }
+    maybe_finish();  // when the backend is done too, closing is the FIN
+    if (phase_ != Phase::Relaying) return;
     shutdown_write(c2b_);  // propagate the client's end to the backend
   }
   start_close_grace();
@@ -304,6 +308,28 @@ void Session::on_protocol_violation(Flow& flow, ws::FrameError error) {
   maybe_finish();
 }
 
+// Both Close frames passed through ringway and the last one is written: the client's close
+// handshake is over, and its socket is closed now without waiting for its FIN, as RFC 6455 section
+// 7.1.1 wants of a server (the TIME_WAIT stays on the server's side, where it costs no ephemeral
+// port). That saves reading the FIN, and the client is not kept waiting for the backend's end. Its
+// access-log line is written now: nothing about the conversation can change any more. The backend,
+// to which ringway is the client, still closes first: its FIN is awaited (or the close grace).
+// Not over TLS: the client's close_notify, arriving after its Close and left unread, would turn the
+// close into a reset that can destroy what ringway sent last.
+void Session::finish_client() {
+  client_finished_ = true;
+  client_dead_ = true;  // nothing more goes to it: no Ping, no Close, no FIN
+  if (reason_ == CloseReason::None) reason_ = c2b_.closed_first ? CloseReason::ClientClosed : CloseReason::BackendClosed;
+  log_end();
+  c2b_.eof = true;
+  c2b_.discard = true;
+  b2c_.discard = true;
+  b2c_.close_sent = true;
+  uv_read_stop(stream(&client_));
+  close_sockets_before_poll();
+  start_close_grace();
+}
+
 void Session::go_away() {
   metrics::note_go_away(worker().metrics(), marks_, !worker().accepting());  // listeners closed: shutdown
   going_away_ = true;
@@ -325,7 +351,8 @@ void Session::go_away() {
 // Queues ringway's own Close in the stream `toward` (b2c_ = toward the client, c2b_ = toward the
 // backend) at its next frame boundary; from then on the peer's data frames are not forwarded.
 void Session::send_close(Flow& toward, uint16_t code, std::string_view reason) {
-  if (toward.close_sent || toward.insert_size != 0) return;
+  // After a Close passed toward that peer (its own peer's, relayed), no frame may follow.
+  if (toward.close_sent || toward.saw_close || toward.insert_size != 0) return;
   if (&toward == &c2b_ && backend_dead_) return;
   const bool to_backend = &toward == &c2b_;
   std::array<uint8_t, 4> mask{};
@@ -363,6 +390,7 @@ void Session::emit_insert(Flow& flow) {
 void Session::shutdown_write(Flow& flow) {
   if (flow.shutdown_sent) return;
   if (to(flow) == &backend_ && backend_dead_) return;
+  if (to(flow) == &client_ && client_finished_) return;  // its socket is closed (finish_client)
   shutdown_tls(to(flow));  // a TLS peer gets close_notify before the FIN
   if (flow.writing || flow.insert_size != 0) {
     flow.shutdown_wanted = true;  // after the pending bytes
@@ -388,6 +416,10 @@ void Session::start_close_grace() {
 // the protocol) and nothing is left to write to a peer that can still take it.
 void Session::maybe_finish() {
   if (phase_ != Phase::Relaying) return;
+  if (!client_finished_ && c2b_.saw_close && b2c_.saw_close && !b2c_.writing && b2c_.insert_size == 0 &&
+      tls_of(&client_) == nullptr) {
+    finish_client();
+  }
   const bool client_done = client_dead_ || c2b_.eof || (b2c_.close_sent && c2b_.saw_close);
   const bool backend_done = backend_dead_ || b2c_.eof || (c2b_.close_sent && b2c_.saw_close);
   if (!client_done || !backend_done) return;

@@ -630,12 +630,28 @@ void Session::close(CloseReason reason) {
   }
   --listener_.active;
   if (counted_per_ip_) worker().release_ip(std::string(client_ip()));
-  log_end();
+  if (!client_finished_) log_end();  // else written when the client was done (finish_client)
   stop_timer();
+  // Nothing of this session is read any more; its sockets close once its line is written.
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(&client_));
+  if (backend_open_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&backend_));
+  close_sockets_before_poll();
+}
+
+void Session::close_sockets_before_poll() {
+  if (sockets_to_close_) return;  // queued once: close_sockets() looks at the phase then
+  sockets_to_close_ = true;
+  worker().close_before_poll(*this);
+}
+
+void Session::close_sockets() {
+  sockets_to_close_ = false;
   if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&client_))) {
     uv_close(reinterpret_cast<uv_handle_t*>(&client_), SessionCallbacks::handle_closed);
   }
+  if (phase_ != Phase::Closed) return;  // finish_client: the backend's end is still awaited
   close_backend_handle();
+  if (open_handles_ == 0) finish();  // both were closed already (a reset): their callbacks waited
 }
 
 // The access-log line and the end-of-connection metrics (proxy/access_log.h).
@@ -669,7 +685,11 @@ void Session::log_end() {
 }
 
 void Session::on_handle_closed() {
-  if (--open_handles_ > 0) return;
+  if (--open_handles_ > 0 || sockets_to_close_) return;  // the worker still calls close_sockets()
+  finish();
+}
+
+void Session::finish() {
   worker().session_finished(*this);
   delete this;
 }

@@ -56,8 +56,12 @@ class Session : private TimerWheel::Entry, private IntrusiveList<Session>::Node 
   // Graceful shutdown or drain: a WebSocket gets Close 1001 at the next frame boundary in both
   // directions; a session still in its handshake gets it as soon as its upgrade completes.
   void go_away();
-  // Ends the session now (idempotent): every way a session ends passes through here.
+  // Ends the session now (idempotent): every way a session ends passes through here. Its access-log
+  // line is written (or batched) now; its sockets stop being read now and are closed by
+  // close_sockets(), which the worker calls before its loop next polls, once that line is out
+  // (Worker::close_before_poll): a peer never sees the end before the line is in the log.
   void close(CloseReason reason);
+  void close_sockets();  // the client's, and the backend's once the session is closed
 
   // mode: tcp (tcp_session.cpp). Such a session is not paced by the worker: it is told the drain or
   // shutdown deadline, keeps relaying until then, and then both peers get a FIN (the earliest
@@ -175,6 +179,7 @@ class Session : private TimerWheel::Entry, private IntrusiveList<Session>::Node 
   void write_to(uv_tcp_t* stream, std::string bytes);
   void log_end();
   void on_handle_closed();
+  void finish();  // the last handle closed: the session is gone
 
   // TLS (tls_io.cpp): reads decrypt, plaintext writes encrypt; plain sockets pass straight through.
   void on_read(uv_tcp_t* stream, ssize_t nread, const uv_buf_t* buf);
@@ -211,6 +216,8 @@ class Session : private TimerWheel::Entry, private IntrusiveList<Session>::Node 
   void shutdown_write(Flow& flow);
   void resume_reading(Flow& flow);
   void maybe_finish();
+  void finish_client();
+  void close_sockets_before_poll();
   void start_close_grace();
 
   // Plain HTTP/1.1 (http_exchange.cpp): one request at a time on a keep-alive client connection,
@@ -360,6 +367,8 @@ class Session : private TimerWheel::Entry, private IntrusiveList<Session>::Node 
   bool client_dead_ : 1 = false;       // no Pong in time: the client is gone
   bool counted_per_ip_ : 1 = false;    // holds one of its address's max_connections_per_ip
   uint8_t open_handles_ : 2 = 0;       // client_ and backend_ while open
+  bool sockets_to_close_ : 1 = false;  // queued: the worker calls close_sockets() before it polls
+  bool client_finished_ : 1 = false;   // the client's close handshake is over (finish_client)
   uint16_t status_sent_ = 0;    // the HTTP status the client got, for the access log
   uint32_t backend_index_ = 0;
   uint32_t http_requests_ = 0;  // plain requests completed on this connection

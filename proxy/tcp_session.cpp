@@ -205,20 +205,24 @@ void Session::on_raw_flow_ended(Flow& flow, int status) {
     return;
   }
   if (reason_ == CloseReason::None) reason_ = from_client ? CloseReason::ClientClosed : CloseReason::BackendClosed;
+  maybe_finish();  // the other side ended already: closing is the FIN (after the access-log line)
+  if (phase_ != Phase::Relaying) return;
   shutdown_write(flow);  // the FIN goes on to the other side, after the bytes still pending
   start_close_grace();
-  maybe_finish();
 }
 
 // SO_LINGER 0 then close: the peer sees a reset rather than a FIN. With a shutdown already queued
 // libuv refuses (UV_EINVAL); the ordinary close then ends it with the FIN already on its way.
+// The access-log line is written first (a reset is rare: no batching), so that it is in the log
+// before the peer sees the reset.
 void Session::reset_and_close(uv_tcp_t* toward, CloseReason why) {
   const bool open = toward == &client_ || backend_open_;
+  if (!tcp_ending_) reason_ = why;  // after ringway's FINs the end stays ringway's (drain, shutdown)
+  close(why);
+  log::flush_batch();
   if (open && !uv_is_closing(reinterpret_cast<uv_handle_t*>(toward))) {
     uv_tcp_close_reset(toward, toward == &client_ ? SessionCallbacks::handle_closed : SessionCallbacks::backend_closed);
   }
-  if (!tcp_ending_) reason_ = why;  // after ringway's FINs the end stays ringway's (drain, shutdown)
-  close(why);
 }
 
 // The drain or shutdown deadline: a FIN to both peers. Anything they still send is read and

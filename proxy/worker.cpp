@@ -17,6 +17,20 @@ Worker::Worker(uv_loop_t* loop, size_t index, ProcessConnections& connections)
     : loop_(loop), index_(index), connections_(connections) {
   uv_timer_init(loop_, &delay_timer_);
   delay_timer_.data = this;
+  // Prepare callbacks run once per iteration, just before the loop polls (and may sleep): every
+  // line logged since the last one, by I/O, timer or close callbacks, is written by then.
+  uv_prepare_init(loop_, &before_poll_);
+  before_poll_.data = this;
+  uv_prepare_start(&before_poll_, &Worker::before_poll);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&before_poll_));  // never keeps the loop alive
+}
+
+void Worker::before_poll(uv_prepare_t* prepare) {
+  auto& self = *static_cast<Worker*>(prepare->data);
+  log::flush_batch();
+  // Closing handles runs no callback now (libuv calls them after the poll): the list stays put.
+  for (Session* session : self.closing_) session->close_sockets();
+  self.closing_.clear();  // keeps its capacity: no allocation per iteration
 }
 
 Worker::~Worker() = default;
@@ -313,6 +327,9 @@ void Worker::close_handles() {
   drains_.clear();
   shutdown_pacer_.reset();
   heap_trimmer_.close();
+  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&before_poll_))) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&before_poll_), nullptr);
+  }
   if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&delay_timer_))) {
     uv_close(reinterpret_cast<uv_handle_t*>(&delay_timer_), nullptr);
   }

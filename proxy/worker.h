@@ -122,6 +122,10 @@ class Worker {
 
   void session_started(Session& session);
   void session_finished(Session& session);
+  // Session::close: its sockets are closed just before the loop next polls, after this iteration's
+  // log lines are written (log::flush_batch): the peer never sees the end before its access-log
+  // line, and the lines of every connection that ended in one iteration go out in one write.
+  void close_before_poll(Session& session) { closing_.push_back(&session); }
 
  private:
   struct DrainJob {
@@ -164,6 +168,9 @@ class Worker {
   static void fire_session_timer(TimerWheel::Entry& entry);  // every entry is a Session
   LoopTimers timers_{loop_, fire_session_timer};  // after loop_: initialised from it
   HeapTrimmer heap_trimmer_{loop_};
+  uv_prepare_t before_poll_{};     // runs before_poll() once per loop iteration
+  std::vector<Session*> closing_;  // closed this iteration; their sockets close in before_poll()
+  static void before_poll(uv_prepare_t* prepare);
   std::unique_ptr<Pacer> shutdown_pacer_;
   std::function<void()> shutdown_done_;
 

@@ -58,7 +58,9 @@ struct WorkerPool::Thread {
     after_io.data = this;
     // Everything above happens before the thread starts (std::thread's constructor orders it).
     thread = std::thread([this] {
+      log::begin_batching();  // written by the worker before each poll (Worker::before_poll)
       uv_run(&loop, UV_RUN_DEFAULT);
+      log::end_batching();
       if (uv_loop_close(&loop) != 0) log::warn("worker loop closed with handles still open");
     });
   }

@@ -90,6 +90,38 @@ class AccessLog(h.IntegrationTestCase):
         self.assertEqual((line["close_code"], line["closed_by"]), ("1000", "client"))
         self.assertEqual((line["ringway_reason"], line["reason"]), ("", "client_closed"))
 
+    def test_after_the_close_handshake_the_line_is_written_before_the_client_sees_the_end(self):
+        # Once both Close frames crossed, ringway closes the client's socket itself (a server closes
+        # first, RFC 6455 7.1.1) without waiting for the client's FIN, and the connection's line is
+        # in the log before that end reaches the client. The client here never closes its side.
+        backends = self.start_backends(1)
+        rw = self.start(backends)
+        for started_by in ("client", "backend"):
+            path = f"/handshake-over-{started_by}"
+            s, _head, reader = h.raw_upgrade(rw.port, path)
+            with s:
+                if started_by == "client":
+                    s.sendall(h.encode_frame(h.OP_CLOSE, h.close_payload(4000, "bye")))
+                    self.assertEqual(reader.read_frame().close_code, 4000)
+                else:
+                    s.sendall(h.encode_frame(h.OP_TEXT, "__close__ 4001 later"))
+                    self.assertEqual(reader.read_frame().close_code, 4001)
+                    s.sendall(h.encode_frame(h.OP_CLOSE, h.close_payload(4001, "")))
+                _, how = h.read_until_eof(s, reader.buf)
+                self.assertEqual(how, "eof", started_by)
+                lines = [json.loads(l) for l in rw.log().splitlines()]  # read at once: no waiting
+                found = [l for l in lines if l.get("msg") == "connection closed" and l.get("path") == path]
+                self.assertEqual(len(found), 1, f"{started_by}: no line before the end:\n{rw.log()}")
+                line = found[0]
+                self.assertEqual((line["closed_by"], line["reason"]),
+                                 (started_by, f"{started_by}_closed"), line)
+                self.assertEqual(line["close_code"], "4000" if started_by == "client" else "4001")
+        # And the connections are gone, although neither client closed its socket.
+        deadline = time.monotonic() + h.budget(h.IO_TIMEOUT)
+        while metric(rw, 'ringway_connections_active{listener="public"}') != 0:
+            self.assertLess(time.monotonic(), deadline, "connections still active")
+            time.sleep(0.02)
+
     def test_refused_upgrade_has_the_backends_status(self):
         rw = self.start([self.start_backend("no", reject=403)])
         req, _ = h.upgrade_request("/refused")
