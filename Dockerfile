@@ -74,6 +74,11 @@ LABEL org.opencontainers.image.title="ringway" \
       org.opencontainers.image.description="WebSocket-aware load balancer" \
       org.opencontainers.image.base.name="debian:bookworm-slim (libraries only)"
 EXPOSE 8080 9901
+# glibc's per-thread malloc cache keeps about 100 freed chunks per worker thread, scattered over the
+# heap, which malloc_trim cannot give back: after 9,000 WebSockets close, two workers stay 16 % above
+# the fresh process instead of 9 %. ringway allocates nothing on the relay's hot path, and turning
+# the cache off measured no CPU difference (connection cycles; README, "Memory after closes").
+ENV GLIBC_TUNABLES=glibc.malloc.tcache_count=0
 # Numeric, so that Kubernetes' runAsNonRoot can verify it; /etc/passwd names it "ringway".
 USER 10001:10001
 STOPSIGNAL SIGTERM

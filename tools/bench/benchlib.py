@@ -261,6 +261,11 @@ def haproxy_command(sock_path, command):
     return b"".join(chunks).decode(errors="replace").strip()
 
 
+# ringway runs as its container image runs it (Dockerfile): glibc's per-thread malloc cache off, so
+# that the memory of closed connections can go back to the system (README, "Memory after closes").
+RINGWAY_ENV = {"GLIBC_TUNABLES": "glibc.malloc.tcache_count=0"}
+
+
 class Bench:
     """A temporary directory and the processes started in it; everything is stopped on exit."""
 
@@ -271,12 +276,13 @@ class Bench:
         self.log = log  # callable(str): the raw output
 
     # -- process management -------------------------------------------------------------------
-    def spawn(self, argv, name, core):
-        """Starts ARGV pinned to CORE (taskset -c), or on any core when CORE is None."""
+    def spawn(self, argv, name, core, env=None):
+        """Starts ARGV pinned to CORE (taskset -c), or on any core when CORE is None; ENV: extra
+        environment variables."""
         out = open(os.path.join(self.dir, name + ".log"), "ab")
         pin = ["taskset", "-c", core] if core is not None else []
         proc = subprocess.Popen(pin + argv, stdout=out, stderr=subprocess.STDOUT,
-                                cwd=self.dir, start_new_session=True)
+                                cwd=self.dir, start_new_session=True, env=dict(os.environ, **(env or {})))
         proc.bench_name = name
         self.procs.append(proc)
         return proc
@@ -352,7 +358,8 @@ class Bench:
         path = os.path.join(self.dir, tag + ".yaml")
         with open(path, "w") as f:
             f.write(self.ringway_config(backends, port, admin, drain_timeout, hash_key, workers))
-        proc = self.spawn([self.bins["ringway"], "-c", path], tag, PROXY_CORE if pinned else None)
+        proc = self.spawn([self.bins["ringway"], "-c", path], tag, PROXY_CORE if pinned else None,
+                          env=RINGWAY_ENV)
         wait_port(port, proc=proc)
         wait_port(admin, proc=proc)
         proc.port, proc.admin, proc.config = port, admin, path
