@@ -41,7 +41,8 @@ void Session::FlowSink::on_frame_payload(const ws::FrameHeader& header, std::spa
 }
 
 void Session::FlowSink::on_frame_end(const ws::FrameHeader& header, bool message_end) {
-  flow.observer.on_frame_end(session.worker().metrics(), header, message_end, flow.tracker.message_size());  // metrics: messages, sizes, Close codes
+  // Metrics: messages, sizes, Close codes.
+  flow.observer.on_frame_end(session.worker().metrics(), header, message_end, flow.tracker.message_size());
   if (session.policy_ && &flow == &session.c2b_) session.policy_->on_client_frame_end();
   if (header.opcode != static_cast<uint8_t>(ws::Opcode::Close) || flow.saw_close) return;
   flow.saw_close = true;

@@ -15,8 +15,9 @@
 //   kCloseGraceMs later at the latest.
 //
 // Before the relay: a plain client is not read at all until its backend is connected (the kernel
-// holds its bytes; behind a PROXY header, only what came with the header is held); a TLS client is read for its handshake, and the plaintext that came with it is
-// held (one read at most: reading stops as the handshake completes) and sent first.
+// holds its bytes; behind a PROXY header, only what came with the header is held); a TLS client is
+// read for its handshake, and the plaintext that came with it is held (one read at most: reading
+// stops as the handshake completes) and sent first.
 #include <algorithm>
 #include <limits>
 #include <string>

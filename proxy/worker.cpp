@@ -28,8 +28,10 @@ Worker::Worker(uv_loop_t* loop, size_t index, ProcessConnections& connections)
 void Worker::before_poll(uv_prepare_t* prepare) {
   auto& self = *static_cast<Worker*>(prepare->data);
   log::flush_batch();
-  // Closing handles runs no callback now (libuv calls them after the poll): the list stays put.
-  for (Session* session : self.closing_) session->close_sockets();
+  // Closing handles runs no callback now (libuv calls them after the poll), but a session whose
+  // handles were already closed finishes here, which may end a shutdown: indexes stay valid
+  // whatever that does.
+  for (size_t i = 0; i < self.closing_.size(); ++i) self.closing_[i]->close_sockets();
   self.closing_.clear();  // keeps its capacity: no allocation per iteration
 }
 
