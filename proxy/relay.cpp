@@ -318,14 +318,14 @@ void Session::on_protocol_violation(Flow& flow, ws::FrameError error) {
 // Not over TLS: the client's close_notify, arriving after its Close and left unread, would turn the
 // close into a reset that can destroy what ringway sent last.
 void Session::finish_client() {
+  // After both Close frames nothing more may go to the client: no Close (send_close sees
+  // b2c_.saw_close), no Ping (the close grace stops the policy timer), no FIN (shutdown_write).
   client_finished_ = true;
-  client_dead_ = true;  // nothing more goes to it: no Ping, no Close, no FIN
+  client_dead_ = true;  // done for maybe_finish
   if (reason_ == CloseReason::None) reason_ = c2b_.closed_first ? CloseReason::ClientClosed : CloseReason::BackendClosed;
   log_end();
-  c2b_.eof = true;
-  c2b_.discard = true;
-  b2c_.discard = true;
-  b2c_.close_sent = true;
+  c2b_.eof = true;      // never read again (resume_reading)
+  b2c_.discard = true;  // a backend breaking the rules after its Close writes nowhere
   uv_read_stop(stream(&client_));
   close_sockets_before_poll();
   start_close_grace();
