@@ -226,6 +226,15 @@ void Session::on_write_failed(Flow& flow) {
   on_flow_ended(b2c_, UV_EPIPE);
 }
 
+// A WebSocket ends normally when `ending` has ended (EOF, or the last Close written): the peer that
+// started the close handshake is who closed it; failing that, the one whose side ended.
+void Session::settle_end_reason(const Flow& ending) {
+  if (reason_ != CloseReason::None) return;
+  const Flow& other = peer(ending);
+  const Flow& closer = other.closed_first ? other : ending;
+  reason_ = &closer == &c2b_ ? CloseReason::ClientClosed : CloseReason::BackendClosed;
+}
+
 // `from` of this flow ended: EOF (status UV_EOF) or an error such as a reset.
 void Session::on_flow_ended(Flow& flow, int status) {
   if (flow.raw) {
@@ -256,9 +265,7 @@ void Session::on_flow_ended(Flow& flow, int status) {
                                                        pool_->config->name, gone.config->name, uv_strerror(status));
       send_close(b2c_, 1012, "backend went away");
     } else {
-      if (reason_ == CloseReason::None) {
-        reason_ = c2b_.closed_first ? CloseReason::ClientClosed : CloseReason::BackendClosed;
-      }
+      settle_end_reason(b2c_);
       maybe_finish();  // when the client is done too, closing is the FIN
       if (phase_ != Phase::Relaying) return;
       shutdown_write(b2c_);  // propagate the backend's end to the client
@@ -268,9 +275,7 @@ void Session::on_flow_ended(Flow& flow, int status) {
       close(CloseReason::ClientError);
       return;
     }
-    if (reason_ == CloseReason::None) {
-      reason_ = b2c_.closed_first ? CloseReason::BackendClosed : CloseReason::ClientClosed;
-    }
+    settle_end_reason(c2b_);
     maybe_finish();  // when the backend is done too, closing is the FIN
     if (phase_ != Phase::Relaying) return;
     shutdown_write(c2b_);  // propagate the client's end to the backend
@@ -322,7 +327,7 @@ void Session::finish_client() {
   // b2c_.saw_close), no Ping (the close grace stops the policy timer), no FIN (shutdown_write).
   client_finished_ = true;
   client_dead_ = true;  // done for maybe_finish
-  if (reason_ == CloseReason::None) reason_ = c2b_.closed_first ? CloseReason::ClientClosed : CloseReason::BackendClosed;
+  settle_end_reason(b2c_);  // the backend's Close, or its reply, was the last
   log_end();
   c2b_.eof = true;      // never read again (resume_reading)
   b2c_.discard = true;  // a backend breaking the rules after its Close writes nowhere

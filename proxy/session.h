@@ -25,7 +25,7 @@
 #include "proxy/runtime.h"
 #include "proxy/session_list.h"
 #include "proxy/timer_wheel.h"
-#include "proxy/worker.h"
+#include "proxy/listener_state.h"
 #include "proxy/ws/frame_tracker.h"
 
 namespace ringway {
@@ -209,6 +209,7 @@ class Session : private TimerWheel::Entry, private IntrusiveList<Session>::Node 
   bool write_raw(Flow& flow, std::span<const uint8_t> bytes);      // bytes as they go on the wire
   void on_flow_written(Flow& flow, int status);
   void on_flow_ended(Flow& flow, int status);
+  void settle_end_reason(const Flow& ending);
   void on_write_failed(Flow& flow);
   void on_protocol_violation(Flow& flow, ws::FrameError error);
   void send_close(Flow& toward, uint16_t code, std::string_view reason);

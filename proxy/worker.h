@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "proxy/heap_trim.h"
+#include "proxy/listener_state.h"
 #include "proxy/pacer.h"
 #include "proxy/runtime.h"
 #include "proxy/metrics.h"
@@ -28,35 +29,6 @@ namespace ringway {
 
 class Session;
 class Worker;
-
-// A listening socket opened by the control thread for this worker (proxy/listen_socket.h), with the
-// listener's counters.
-struct ListenerSocket {
-  std::string bind_key;  // net::address_text of the bind
-  int fd = -1;
-  std::shared_ptr<ListenerCounters> counters;
-};
-
-struct ListenerState {
-  ListenerState(std::shared_ptr<ListenerCounters> c, size_t worker_index)
-      : counters(std::move(c)),
-        active(counters->slot(worker_index).active),
-        total(counters->slot(worker_index).total) {}
-
-  Worker* worker = nullptr;
-  std::string name;
-  const ListenerRuntime* runtime = nullptr;  // inside the worker's current Runtime
-  uv_tcp_t handle{};
-  std::string bind_key;  // the resolved bind address: a reload keeps the socket when it matches
-  bool closing = false;
-  bool closed = false;   // the close callback has run
-  // The accepted sockets inherit TCP_NODELAY from this listening socket (seen on the first one).
-  bool nodelay_checked = false;
-  bool nodelay_inherited = false;
-  std::shared_ptr<ListenerCounters> counters;  // summed over the workers by /metrics
-  metrics::Counter& active;  // this worker's sessions accepted here and not yet finished
-  metrics::Counter& total;
-};
 
 class Worker {
  public:
