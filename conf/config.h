@@ -173,6 +173,13 @@ struct Admin {
 inline constexpr uint32_t kWorkersAuto = 0;
 inline constexpr uint32_t kMaxWorkers = 64;
 
+// `wakeup_coalescing` (added to the contract): while traffic flows, a worker that runs out of work
+// sleeps this long and then takes what arrived in one batch, instead of being woken by each arriving
+// segment (proxy/worker_loop.h). 0 turns it off. At most kMaxWakeupCoalescingUs, since it can delay
+// a message by that much under load.
+inline constexpr uint32_t kDefaultWakeupCoalescingUs = 50;
+inline constexpr uint32_t kMaxWakeupCoalescingUs = 1000;
+
 struct Config {
   std::string path;  // the file it came from
   std::vector<Listener> listeners;
@@ -183,6 +190,7 @@ struct Config {
   Shutdown shutdown;
   Admin admin;
   uint32_t workers = kWorkersAuto;  // 1..kMaxWorkers, or kWorkersAuto
+  uint32_t wakeup_coalescing_us = kDefaultWakeupCoalescingUs;  // 0 = off
 
   // nullptr when no pool has that name.
   [[nodiscard]] const Pool* find_pool(std::string_view name) const;
@@ -209,6 +217,8 @@ LoadResult load_config_text(const std::string& text, const std::string& path);
 
 // "250ms", "5s", "2m", "1h" (a bare "0" is zero too). nullopt when malformed.
 std::optional<Duration> parse_duration(std::string_view text);
+// "50us", "1ms" (a bare "0" is zero too), at most `max` microseconds. nullopt when malformed or more.
+std::optional<uint32_t> parse_microseconds(std::string_view text, uint32_t max);
 // "512", "64KiB", "16MiB", "1GiB" (also KB/MB/GB as powers of 1000). nullopt when malformed.
 std::optional<uint64_t> parse_size(std::string_view text);
 // "host:port" or "[v6]:port" with a port from 1 to 65535 and a non-empty host; nullopt when

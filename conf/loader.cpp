@@ -16,8 +16,9 @@
 namespace ringway::conf {
 namespace {
 
-constexpr std::array<std::string_view, 8> kTopLevelKeys = {
-    "listeners", "pools", "websocket", "limits", "timeouts", "shutdown", "admin", "workers"};
+constexpr std::array<std::string_view, 9> kTopLevelKeys = {
+    "listeners", "pools", "websocket", "limits", "timeouts", "shutdown", "admin", "workers",
+    "wakeup_coalescing"};
 
 void read_config(const YAML::Node& root, Config& config, SourceMarks& marks, Diagnostics& diag) {
   MapReader map(Field{.node = root, .path = "", .key = to_mark(root.Mark())}, kTopLevelKeys, diag);
@@ -47,6 +48,9 @@ void read_config(const YAML::Node& root, Config& config, SourceMarks& marks, Dia
   }
   if (const auto field = map.get("workers")) {
     read_workers(*field, config.workers, diag);
+  }
+  if (const auto field = map.get("wakeup_coalescing")) {
+    read_wakeup_coalescing(*field, config.wakeup_coalescing_us, diag);
   }
   // Cross-checks run even after section errors, so one pass shows as much as possible.
   check_references(config, marks, diag);

@@ -110,4 +110,14 @@ void read_workers(const Field& field, uint32_t& out, Diagnostics& diag) {
   type_error(field, expected, diag);
 }
 
+void read_wakeup_coalescing(const Field& field, uint32_t& out, Diagnostics& diag) {
+  if (field.node.IsScalar()) {
+    if (const auto us = parse_microseconds(field.node.Scalar(), kMaxWakeupCoalescingUs)) {
+      out = *us;
+      return;
+    }
+  }
+  type_error(field, "0 or a time from 1us to 1ms (\"50us\")", diag);
+}
+
 }  // namespace ringway::conf

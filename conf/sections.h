@@ -44,6 +44,8 @@ void read_shutdown(const Field& field, Shutdown& out, Diagnostics& diag);
 void read_admin(const Field& field, Admin& out, SourceMarks& marks, Diagnostics& diag);
 // workers: auto | N (1 to kMaxWorkers).
 void read_workers(const Field& field, uint32_t& out, Diagnostics& diag);
+// wakeup_coalescing: 0 | <n>us | <n>ms, at most kMaxWakeupCoalescingUs.
+void read_wakeup_coalescing(const Field& field, uint32_t& out, Diagnostics& diag);
 // listeners[].tls and pools[].backend_tls (read_tls.cpp): the files they name are read and checked
 // here, so that --check finds a missing file or a key that does not match its certificate.
 ListenerTls read_listener_tls(const Field& field, Diagnostics& diag);

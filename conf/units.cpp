@@ -100,6 +100,17 @@ std::optional<Duration> parse_duration(std::string_view text) {
   return Duration{static_cast<Duration::rep>(*ms)};
 }
 
+std::optional<uint32_t> parse_microseconds(std::string_view text, uint32_t max) {
+  if (text == "0") {
+    return 0;
+  }
+  const auto us = scale(text, {{"us", 1}, {"ms", 1000}}, max);
+  if (!us) {
+    return std::nullopt;
+  }
+  return static_cast<uint32_t>(*us);
+}
+
 std::optional<uint64_t> parse_size(std::string_view text) {
   constexpr uint64_t kKiB = 1024;
   constexpr uint64_t kKB = 1000;
