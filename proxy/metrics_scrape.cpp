@@ -38,6 +38,7 @@ void WorkerTotals::add(const WorkerMetrics& w) {
   add_all(closed, w.closed);
   add_all(go_away, w.go_away);
   failovers += w.failovers.get();
+  coalesced_sleeps += w.coalesced_sleeps.get();
   add_all(http_local, w.http_local);
 }
 
@@ -254,6 +255,10 @@ std::string render(const Snapshot& s) {
   w.family("ringway_failovers_total", "counter",
            "Close 1012 sent to clients whose backend went away without a Close (they reconnect elsewhere).");
   w.sample("ringway_failovers_total", {}, s.totals.failovers);
+  w.family("ringway_wakeup_coalescing_sleeps_total", "counter",
+           "Times a worker ran out of work while traffic flowed and slept wakeup_coalescing instead of waiting to be "
+           "woken by each arriving segment.");
+  w.sample("ringway_wakeup_coalescing_sleeps_total", {}, s.totals.coalesced_sleeps);
   return w.take();
 }
 

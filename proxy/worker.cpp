@@ -37,6 +37,10 @@ void Worker::before_poll(uv_prepare_t* prepare) {
 
 Worker::~Worker() = default;
 
+uint32_t Worker::wakeup_coalescing_us() const {
+  return runtime_ ? runtime_->config->wakeup_coalescing_us : 0;  // 0 until started
+}
+
 namespace {
 // The handed socket for `key`, or null.
 ListenerSocket* socket_for(std::vector<ListenerSocket>& sockets, const std::string& key) {

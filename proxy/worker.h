@@ -77,8 +77,15 @@ class Worker {
   uint64_t sessions_active() const { return sessions_.get(); }
   uint64_t sessions_total() const { return accepted_.get(); }
 
-  // One read buffer per loop: every read lands here and is written on at once (DESIGN.md).
-  std::span<uint8_t> read_slab() { return read_slab_; }
+  // One read buffer per loop: every read lands here and is written on at once (DESIGN.md). Each
+  // call is one read, counted for wakeup coalescing (proxy/worker_loop.h).
+  std::span<uint8_t> read_slab() {
+    ++reads_;
+    return read_slab_;
+  }
+  uint64_t reads() const { return reads_; }
+  // The current configuration's `wakeup_coalescing`, in microseconds (0: off).
+  uint32_t wakeup_coalescing_us() const;
   // A second one for TLS: ciphertext lands in read_slab, its plaintext is decrypted into this.
   std::span<uint8_t> plaintext_slab() { return plaintext_slab_; }
   // This worker's counters: only its thread writes them; /metrics sums them (proxy/metrics.h).
@@ -120,6 +127,7 @@ class Worker {
   size_t index_;
   ProcessConnections& connections_;
   std::shared_ptr<const Runtime> runtime_;
+  uint64_t reads_ = 0;  // this thread only
   std::vector<std::unique_ptr<ListenerState>> listeners_;
   // Listeners removed by a reload: closed, kept until their sessions are gone (sessions refer to them).
   std::vector<std::unique_ptr<ListenerState>> retired_;

@@ -8,6 +8,7 @@
 #include "proxy/listen_socket.h"
 #include "proxy/log.h"
 #include "proxy/net.h"
+#include "proxy/worker_loop.h"
 
 namespace ringway {
 namespace {
@@ -59,7 +60,7 @@ struct WorkerPool::Thread {
     // Everything above happens before the thread starts (std::thread's constructor orders it).
     thread = std::thread([this] {
       log::begin_batching();  // written by the worker before each poll (Worker::before_poll)
-      uv_run(&loop, UV_RUN_DEFAULT);
+      run_worker_loop(&loop, *worker);  // uv_run with wakeup coalescing
       log::end_batching();
       if (uv_loop_close(&loop) != 0) log::warn("worker loop closed with handles still open");
     });
