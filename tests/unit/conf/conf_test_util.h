@@ -43,4 +43,18 @@ inline Config load_ok(std::string_view text) {
   return *result.config;
 }
 
+// The smallest valid file: one listener on 127.0.0.1:8080 and one pool "chat" with one backend,
+// 9 lines, so that a top-level key appended after it is on line 10.
+inline constexpr std::string_view kMinimalConfig = R"(
+listeners:
+  - name: public
+    bind: "127.0.0.1:8080"
+    pool: chat
+pools:
+  - name: chat
+    backends:
+      - name: a
+        address: "127.0.0.1:9001"
+)";
+
 }  // namespace ringway::conf::test

@@ -10,17 +10,7 @@ using ringway::conf::test::load_ok;
 
 namespace {
 
-const std::string kBase = R"(
-listeners:
-  - name: public
-    bind: "127.0.0.1:8080"
-    pool: chat
-pools:
-  - name: chat
-    backends:
-      - name: a
-        address: "127.0.0.1:9001"
-)";
+const std::string kBase(ringway::conf::test::kMinimalConfig);
 
 std::string with_coalescing(const std::string& value) { return kBase + "wakeup_coalescing: " + value + "\n"; }
 

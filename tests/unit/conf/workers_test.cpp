@@ -11,33 +11,13 @@ using ringway::conf::test::load_ok;
 namespace {
 
 std::string with_workers(const std::string& value) {
-  return R"(
-listeners:
-  - name: public
-    bind: "127.0.0.1:8080"
-    pool: chat
-pools:
-  - name: chat
-    backends:
-      - name: a
-        address: "127.0.0.1:9001"
-workers: )" + value + "\n";
+  return std::string(ringway::conf::test::kMinimalConfig) + "workers: " + value + "\n";
 }
 
 }  // namespace
 
 TEST_CASE("workers defaults to auto") {
-  const auto config = load_ok(R"(
-listeners:
-  - name: public
-    bind: "127.0.0.1:8080"
-    pool: chat
-pools:
-  - name: chat
-    backends:
-      - name: a
-        address: "127.0.0.1:9001"
-)");
+  const auto config = load_ok(ringway::conf::test::kMinimalConfig);
   CHECK(config.workers == ringway::conf::kWorkersAuto);
 }
 
