@@ -14,7 +14,9 @@ struct SessionCallbacks {
 
   // Every read lands in the worker's slab; what is not written on at once is copied (relay.cpp).
   static void alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
-    const std::span<uint8_t> slab = of(handle->data)->worker().read_slab();
+    Worker& worker = of(handle->data)->worker();
+    worker.count_read();  // wakeup coalescing (proxy/worker_loop.h)
+    const std::span<uint8_t> slab = worker.read_slab();
     *buf = uv_buf_init(reinterpret_cast<char*>(slab.data()), static_cast<unsigned>(slab.size()));
   }
   static void client_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {

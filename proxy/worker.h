@@ -77,12 +77,10 @@ class Worker {
   uint64_t sessions_active() const { return sessions_.get(); }
   uint64_t sessions_total() const { return accepted_.get(); }
 
-  // One read buffer per loop: every read lands here and is written on at once (DESIGN.md). Each
-  // call is one read, counted for wakeup coalescing (proxy/worker_loop.h).
-  std::span<uint8_t> read_slab() {
-    ++reads_;
-    return read_slab_;
-  }
+  // One read buffer per loop: every read lands here and is written on at once (DESIGN.md).
+  std::span<uint8_t> read_slab() { return read_slab_; }
+  // Reads by this worker's sessions, for wakeup coalescing (proxy/worker_loop.h).
+  void count_read() { ++reads_; }
   uint64_t reads() const { return reads_; }
   // The current configuration's `wakeup_coalescing`, in microseconds (0: off).
   uint32_t wakeup_coalescing_us() const;

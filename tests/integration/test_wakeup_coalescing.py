@@ -16,17 +16,14 @@ import unittest
 
 import harness as h
 from test_limits_helpers import metric
-from test_wsbench import wsbench_bin
+from test_wsbench import WsbenchTestCase
 
 SLEEPS = "ringway_wakeup_coalescing_sleeps_total"
 
 
-class WakeupCoalescing(h.IntegrationTestCase):
+class WakeupCoalescing(WsbenchTestCase):  # its setUp finds self.wsbench
     def setUp(self):
         super().setUp()
-        self.wsbench = wsbench_bin()
-        if not os.access(self.wsbench, os.X_OK):
-            self.fail(f"wsbench not found at {self.wsbench!r} (set WSBENCH_BIN)")
         self.backend = self.start_backend("e1")
 
     def start(self, coalescing=None):
