@@ -28,6 +28,12 @@ int open_listening_socket(const sockaddr_storage& address, int backlog, std::str
   // Every accepted connection gets TCP_NODELAY. Linux passes it on from the listening socket, which
   // saves a setsockopt per connection (Session::accept checks once that it did).
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+  // And starts with delayed ACKs (TCP_QUICKACK off, inherited too), as HAProxy's HTTP listeners do:
+  // the request's ACK then rides on the answer (the 101) instead of a segment of its own. The kernel
+  // leaves that mode by itself when a delayed ACK times out (a one-way stream pays it once), and
+  // enters it again when traffic goes both ways, so tcp-mode listeners get it as well.
+  const int off = 0;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &off, sizeof off);
   return fd;
 }
 

@@ -5,7 +5,10 @@
 // Data path rules: reads land in the worker's slab; uv_try_write sends them on at once; only what
 // the kernel did not take is copied (into Flow::pending), and reading from the source stops until
 // it is written (backpressure). No allocation while bytes flow freely.
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "proxy/client_policy.h"
@@ -22,6 +25,16 @@ namespace ringway {
 namespace {
 
 uv_stream_t* stream(uv_tcp_t* tcp) { return reinterpret_cast<uv_stream_t*>(tcp); }
+
+// uv_try_write for the last bytes before the socket's close(): with MSG_MORE the kernel keeps them
+// queued, and the close puts its FIN on that same segment, as HAProxy's MSG_MORE + shutdown does.
+// Like uv_try_write, only called with nothing queued on the stream (write_raw: !flow.writing).
+int try_write_before_fin(uv_stream_t* to, const uv_buf_t& buf) {
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(reinterpret_cast<const uv_handle_t*>(to), &fd) != 0) return uv_try_write(to, &buf, 1);
+  const ssize_t sent = ::send(fd, buf.base, buf.len, MSG_MORE | MSG_NOSIGNAL | MSG_DONTWAIT);
+  return sent >= 0 ? static_cast<int>(sent) : uv_translate_sys_error(errno);
+}
 
 }  // namespace
 
@@ -121,7 +134,13 @@ void Session::relay_bytes(Flow& flow, std::span<const uint8_t> bytes) {
     flow.bytes += result.consumed;
     flow.observer.add_bytes(worker().metrics(), result.consumed);
     if (!flow.discard && result.consumed != 0) {
-      if (!write_through(flow, chunk.first(result.consumed))) return;
+      // The backend's Close that ends the client's handshake: finish_client closes the socket
+      // before the loop polls again (maybe_finish below), unless more bytes or an error follow.
+      const bool last = &flow == &b2c_ && take == bytes.size() && result.error == ws::FrameError::None &&
+                        !client_finished_ && client_handshake_over();
+      if (!write_through(flow, chunk.first(result.consumed), last ? WriteEnd::FinFollows : WriteEnd::Push)) {
+        return;
+      }
     }
     if (result.error != ws::FrameError::None) {
       // Part of the bad frame's header already went on: that stream cannot carry a Close any more.
@@ -137,9 +156,9 @@ void Session::relay_bytes(Flow& flow, std::span<const uint8_t> bytes) {
 
 // Sends bytes on to to(flow): at once if the kernel takes them, else keeps the rest and stops
 // reading from(flow) until they are written. Returns false when the session is ending.
-bool Session::write_through(Flow& flow, std::span<const uint8_t> bytes) {
+bool Session::write_through(Flow& flow, std::span<const uint8_t> bytes, WriteEnd end) {
   tls::TlsSession* tls = tls_of(to(flow));
-  if (tls == nullptr) return write_raw(flow, bytes);
+  if (tls == nullptr) return write_raw(flow, bytes, end);
   if (bytes.empty()) return true;
   if (!tls->write_plaintext(bytes)) return true;  // failed or shut down: nothing can be sent
   const std::span<const uint8_t> ciphertext = tls->pending_ciphertext();
@@ -148,7 +167,7 @@ bool Session::write_through(Flow& flow, std::span<const uint8_t> bytes) {
   return ok;
 }
 
-bool Session::write_raw(Flow& flow, std::span<const uint8_t> bytes) {
+bool Session::write_raw(Flow& flow, std::span<const uint8_t> bytes, WriteEnd end) {
   if (bytes.empty()) return true;
   if (to(flow) == &backend_ && backend_dead_) return true;  // nowhere to go; dropped
   if (flow.writing) {
@@ -157,7 +176,8 @@ bool Session::write_raw(Flow& flow, std::span<const uint8_t> bytes) {
   }
   uv_buf_t buf = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(bytes.data())),
                              static_cast<unsigned>(bytes.size()));
-  int written = uv_try_write(stream(to(flow)), &buf, 1);
+  int written = end == WriteEnd::FinFollows ? try_write_before_fin(stream(to(flow)), buf)
+                                             : uv_try_write(stream(to(flow)), &buf, 1);
   if (written == UV_EAGAIN) written = 0;
   if (written < 0) {
     on_write_failed(flow);
@@ -418,14 +438,17 @@ void Session::start_close_grace() {
   arm_timer(TimerPurpose::Linger, kCloseGraceMs);
 }
 
+// Both Close frames have passed and none of ringway's own waits to go to the client: once the last
+// is written, finish_client. Not over TLS (see finish_client).
+bool Session::client_handshake_over() const {
+  return c2b_.saw_close && b2c_.saw_close && b2c_.insert_size == 0 && tls_of(&client_) == nullptr;
+}
+
 // The session ends once each peer is done (it ended its side, or answered ringway's Close, or broke
 // the protocol) and nothing is left to write to a peer that can still take it.
 void Session::maybe_finish() {
   if (phase_ != Phase::Relaying) return;
-  if (!client_finished_ && c2b_.saw_close && b2c_.saw_close && !b2c_.writing && b2c_.insert_size == 0 &&
-      tls_of(&client_) == nullptr) {
-    finish_client();
-  }
+  if (!client_finished_ && client_handshake_over() && !b2c_.writing) finish_client();
   const bool client_done = client_dead_ || c2b_.eof || (b2c_.close_sent && c2b_.saw_close);
   const bool backend_done = backend_dead_ || b2c_.eof || (c2b_.close_sent && b2c_.saw_close);
   if (!client_done || !backend_done) return;

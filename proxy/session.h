@@ -205,8 +205,14 @@ class Session : private TimerWheel::Entry, private IntrusiveList<Session>::Node 
   void begin_relay(size_t response_head_end);
   void on_relay_read(Flow& flow, ssize_t nread, const uv_buf_t* buf);
   void relay_bytes(Flow& flow, std::span<const uint8_t> bytes);
-  bool write_through(Flow& flow, std::span<const uint8_t> bytes);  // plaintext (encrypts for TLS)
-  bool write_raw(Flow& flow, std::span<const uint8_t> bytes);      // bytes as they go on the wire
+  // How a write ends. FinFollows: the socket is closed right after these bytes (the last Close of
+  // the client's handshake, see finish_client), so the kernel may hold them for the FIN (MSG_MORE)
+  // and send both in one segment: a packet and its ACK fewer per connection.
+  enum class WriteEnd : uint8_t { Push, FinFollows };
+  bool write_through(Flow& flow, std::span<const uint8_t> bytes,  // plaintext (encrypts for TLS)
+                     WriteEnd end = WriteEnd::Push);
+  bool write_raw(Flow& flow, std::span<const uint8_t> bytes,  // bytes as they go on the wire
+                 WriteEnd end = WriteEnd::Push);
   void on_flow_written(Flow& flow, int status);
   void on_flow_ended(Flow& flow, int status);
   void settle_end_reason(const Flow& ending);
@@ -217,6 +223,7 @@ class Session : private TimerWheel::Entry, private IntrusiveList<Session>::Node 
   void shutdown_write(Flow& flow);
   void resume_reading(Flow& flow);
   void maybe_finish();
+  bool client_handshake_over() const;
   void finish_client();
   void close_sockets_before_poll();
   void start_close_grace();
