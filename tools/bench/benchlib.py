@@ -231,6 +231,14 @@ def pss_kib(pid):
     return 0
 
 
+def tcp_out_segments():
+    """TCP segments this host has sent (Tcp OutSegs in /proc/net/snmp): on loopback, every segment
+    of every connection, whoever sent it."""
+    with open("/proc/net/snmp") as f:
+        tcp = [line.split() for line in f if line.startswith("Tcp:")]
+    return int(tcp[1][tcp[0].index("OutSegs")])
+
+
 def tree_memory(pid):
     """(process count, sum of RSS KiB, sum of PSS KiB) over PID and its descendants."""
     pids = process_tree(pid)
