@@ -3,9 +3,10 @@
 //
 // - The request head is checked by parse_request_head like an upgrade's; its hop-by-hop fields are
 //   replaced by ringway's own Connection, X-Forwarded-For/-Proto are set (build_backend_head).
-// - Bodies stream through the relay's flows (c2b_, b2c_): uv_try_write, the rest copied, and the
-//   source not read until it is written (backpressure: memory bounded by one read). A MessageFramer
-//   per direction finds where each message ends, chunked or not; the bytes go on unchanged.
+// - Bodies stream through the relay's flows (c2b_, b2c_): sent at once (try_send), the rest copied,
+//   and the source not read until it is written (backpressure: memory bounded by one read). A
+//   MessageFramer per direction finds where each message ends, chunked or not; the bytes go on
+//   unchanged.
 // - Pipelining: the next request is not parsed until the response to this one has been written;
 //   bytes that arrived after this request wait in `leftover`, and the rest in the kernel.
 // - Keep-alive: the client connection stays open when both the request and the response allow it;

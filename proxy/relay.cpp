@@ -2,13 +2,12 @@
 // tracker per direction. Payloads pass untouched; ringway only needs the frame boundaries, to count
 // messages, enforce limits and insert its own Close frames without corrupting either stream.
 //
-// Data path rules: reads land in the worker's slab; uv_try_write sends them on at once; only what
+// Data path rules: reads land in the worker's slab; try_send sends them on at once; only what
 // the kernel did not take is copied (into Flow::pending), and reading from the source stops until
 // it is written (backpressure). No allocation while bytes flow freely.
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 
 #include "proxy/client_policy.h"
@@ -18,6 +17,7 @@
 #include "proxy/log.h"
 #include "proxy/session.h"
 #include "proxy/session_callbacks.h"
+#include "proxy/socket_io.h"
 #include "proxy/worker.h"
 #include "proxy/ws/extensions.h"
 
@@ -25,16 +25,6 @@ namespace ringway {
 namespace {
 
 uv_stream_t* stream(uv_tcp_t* tcp) { return reinterpret_cast<uv_stream_t*>(tcp); }
-
-// uv_try_write for the last bytes before the socket's close(): with MSG_MORE the kernel keeps them
-// queued, and the close puts its FIN on that same segment, as HAProxy's MSG_MORE + shutdown does.
-// Like uv_try_write, only called with nothing queued on the stream (write_raw: !flow.writing).
-int try_write_before_fin(uv_stream_t* to, const uv_buf_t& buf) {
-  uv_os_fd_t fd = -1;
-  if (uv_fileno(reinterpret_cast<const uv_handle_t*>(to), &fd) != 0) return uv_try_write(to, &buf, 1);
-  const ssize_t sent = ::send(fd, buf.base, buf.len, MSG_MORE | MSG_NOSIGNAL | MSG_DONTWAIT);
-  return sent >= 0 ? static_cast<int>(sent) : uv_translate_sys_error(errno);
-}
 
 }  // namespace
 
@@ -176,8 +166,9 @@ bool Session::write_raw(Flow& flow, std::span<const uint8_t> bytes, WriteEnd end
   }
   uv_buf_t buf = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(bytes.data())),
                              static_cast<unsigned>(bytes.size()));
-  int written = end == WriteEnd::FinFollows ? try_write_before_fin(stream(to(flow)), buf)
-                                             : uv_try_write(stream(to(flow)), &buf, 1);
+  // FinFollows: with MSG_MORE the kernel holds the bytes, and the close that follows in this loop
+  // iteration (finish_client) puts its FIN on their segment, as HAProxy's MSG_MORE + shutdown does.
+  int written = net::try_send(stream(to(flow)), buf, end == WriteEnd::FinFollows ? MSG_MORE : 0);
   if (written == UV_EAGAIN) written = 0;
   if (written < 0) {
     on_write_failed(flow);

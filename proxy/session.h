@@ -182,6 +182,7 @@ class Session : private TimerWheel::Entry, private IntrusiveList<Session>::Node 
   void finish();  // the last handle closed: the session is gone
 
   // TLS (tls_io.cpp): reads decrypt, plaintext writes encrypt; plain sockets pass straight through.
+  void read_socket(uv_tcp_t* stream);  // libuv found it readable: recv into the slab, then on_read
   void on_read(uv_tcp_t* stream, ssize_t nread, const uv_buf_t* buf);
   void deliver(uv_tcp_t* stream, ssize_t nread, const uv_buf_t* buf);
   tls::TlsSession* tls_of(const uv_tcp_t* stream) const;

@@ -12,20 +12,25 @@ namespace ringway {
 struct SessionCallbacks {
   static Session* of(const void* data) { return static_cast<Session*>(const_cast<void*>(data)); }
 
-  // Every read lands in the worker's slab; what is not written on at once is copied (relay.cpp).
-  static void alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
-    Worker& worker = of(handle->data)->worker();
-    worker.count_read();  // wakeup coalescing (proxy/worker_loop.h)
-    const std::span<uint8_t> slab = worker.read_slab();
-    *buf = uv_buf_init(reinterpret_cast<char*>(slab.data()), static_cast<unsigned>(slab.size()));
-  }
+  // Sessions read their sockets themselves, with recv(2) (proxy/socket_io.h). An empty buffer is
+  // libuv's documented way to decline a read: the read callback then gets UV_ENOBUFS, which here
+  // means "the socket is readable" (Session::read_socket).
+  static void alloc(uv_handle_t*, size_t, uv_buf_t* buf) { *buf = uv_buf_init(nullptr, 0); }
   static void client_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
     Session* s = of(stream->data);
-    s->on_read(&s->client_, nread, buf);
+    if (nread == UV_ENOBUFS) {
+      s->read_socket(&s->client_);
+    } else {
+      s->on_read(&s->client_, nread, buf);
+    }
   }
   static void backend_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
     Session* s = of(stream->data);
-    s->on_read(&s->backend_, nread, buf);
+    if (nread == UV_ENOBUFS) {
+      s->read_socket(&s->backend_);
+    } else {
+      s->on_read(&s->backend_, nread, buf);
+    }
   }
   static void connected(uv_connect_t* req, int status) {
     of(req->handle->data)->on_connected(status);

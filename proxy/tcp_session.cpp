@@ -2,7 +2,7 @@
 // is picked by consistent hashing of the client's address (whatever the pool's hash_key says: there
 // is no request to take a header, cookie or path from), with the same selection, retries, passive
 // ejection and metrics as http mode (Session::begin_connecting). Then bytes flow both ways through
-// the same relay as WebSockets (relay.cpp: uv_try_write, a pending copy only of what the kernel
+// the same relay as WebSockets (relay.cpp: try_send, a pending copy only of what the kernel
 // did not take, reading stopped meanwhile), with each Flow marked `raw` so that its frame tracker is
 // never fed.
 //

@@ -1,11 +1,12 @@
 // TLS on a session's sockets: ciphertext read from a socket is decrypted into the worker's second
 // slab and handed to the same code that handles plain bytes; plaintext written toward a TLS peer is
-// encrypted and goes out through the same raw path (uv_try_write, then a pending copy with
+// encrypted and goes out through the same raw path (send at once, then a pending copy with
 // backpressure). So the handshake logic, the relay, frame tracking and limits are one code path for
 // ws:// and wss://, and for plain and TLS backends.
 #include "proxy/handshake_state.h"
 #include "proxy/log.h"
 #include "proxy/session.h"
+#include "proxy/socket_io.h"
 #include "proxy/worker.h"
 #include "proxy/tls/tls_session.h"
 
@@ -24,6 +25,21 @@ void Session::deliver(uv_tcp_t* stream, ssize_t nread, const uv_buf_t* buf) {
   } else {
     on_backend_read(nread, buf);
   }
+}
+
+// Every read lands in the worker's slab; what is not written on at once is copied (relay.cpp). One
+// recv per readiness event: libuv's epoll is level-triggered, so bytes left in the socket bring the
+// loop back. The end (EOF or an error) stops reading before it is delivered, as libuv's own read
+// does, so that it is delivered once.
+void Session::read_socket(uv_tcp_t* stream) {
+  Worker& w = worker();
+  w.count_read();  // wakeup coalescing (proxy/worker_loop.h)
+  const std::span<uint8_t> slab = w.read_slab();
+  const ssize_t nread = net::recv_once(reinterpret_cast<uv_stream_t*>(stream), slab);
+  if (nread == UV_EAGAIN) return;  // another read took it already
+  if (nread < 0) uv_read_stop(reinterpret_cast<uv_stream_t*>(stream));
+  const uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(slab.data()), nread > 0 ? static_cast<unsigned>(nread) : 0);
+  on_read(stream, nread, &buf);
 }
 
 void Session::on_read(uv_tcp_t* stream, ssize_t nread, const uv_buf_t* buf) {

@@ -1,0 +1,38 @@
+#include "proxy/socket_io.h"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+
+namespace ringway::net {
+namespace {
+
+int fd_of(uv_stream_t* stream, uv_os_fd_t& fd) {
+  return uv_fileno(reinterpret_cast<const uv_handle_t*>(stream), &fd);  // UV_EBADF once closing
+}
+
+}  // namespace
+
+int try_send(uv_stream_t* stream, const uv_buf_t& buf, int flags) {
+  if (uv_stream_get_write_queue_size(stream) != 0) return UV_EAGAIN;
+  uv_os_fd_t fd = -1;
+  if (const int rc = fd_of(stream, fd); rc != 0) return rc;
+  ssize_t sent = 0;
+  do {
+    sent = ::send(fd, buf.base, buf.len, flags | MSG_NOSIGNAL | MSG_DONTWAIT);
+  } while (sent < 0 && errno == EINTR);
+  return sent >= 0 ? static_cast<int>(sent) : uv_translate_sys_error(errno);
+}
+
+ssize_t recv_once(uv_stream_t* stream, std::span<uint8_t> into) {
+  uv_os_fd_t fd = -1;
+  if (const int rc = fd_of(stream, fd); rc != 0) return rc;
+  ssize_t got = 0;
+  do {
+    got = ::recv(fd, into.data(), into.size(), MSG_DONTWAIT);
+  } while (got < 0 && errno == EINTR);
+  if (got > 0) return got;
+  return got == 0 ? UV_EOF : uv_translate_sys_error(errno);
+}
+
+}  // namespace ringway::net
