@@ -168,7 +168,11 @@ bool Session::write_raw(Flow& flow, std::span<const uint8_t> bytes, WriteEnd end
                              static_cast<unsigned>(bytes.size()));
   // FinFollows: with MSG_MORE the kernel holds the bytes, and the close that follows in this loop
   // iteration (finish_client) puts its FIN on their segment, as HAProxy's MSG_MORE + shutdown does.
-  int written = net::try_send(stream(to(flow)), buf, end == WriteEnd::FinFollows ? MSG_MORE : 0);
+  // A backend not known to be connected gets its bytes queued by libuv until it is: a send on a
+  // socket still connecting would take the connect's error, which libuv's check of it needs.
+  const bool connecting = to(flow) == &backend_ && !backend_connected_;
+  int written = connecting ? UV_EAGAIN
+                           : net::try_send(stream(to(flow)), buf, end == WriteEnd::FinFollows ? MSG_MORE : 0);
   if (written == UV_EAGAIN) written = 0;
   if (written < 0) {
     on_write_failed(flow);
