@@ -13,9 +13,9 @@ namespace ringway::net {
 // socket() + SO_REUSEADDR + SO_REUSEPORT + bind + listen (+ TCP_NODELAY on and TCP_QUICKACK off,
 // for the accepted sockets to inherit), non-blocking and close-on-exec; IPv4 or IPv6 by the
 // address's family (a v6 socket is left dual-stack as the system says, like uv_tcp_bind). The
-// descriptor, or -1 with the reason in `error` ("address already in use", ...). Listening at once matters: a bound socket
-// in a SO_REUSEPORT group that does not listen yet takes no connections, and one that listens
-// queues them until its worker starts accepting, so a reload never refuses one.
+// descriptor, or -1 with the reason in `error` ("address already in use", ...). Listening at once
+// matters: a bound socket in a SO_REUSEPORT group that does not listen yet takes no connections,
+// and one that listens queues them until its worker starts accepting, so a reload never refuses one.
 int open_listening_socket(const sockaddr_storage& address, int backlog, std::string& error);
 
 // Closes a descriptor that was never handed to a loop (a reload that failed).

@@ -6,11 +6,11 @@
 // connects, polls (level-triggered epoll) and closes them, and queues what these cannot send.
 #pragma once
 
+#include <sys/types.h>
 #include <uv.h>
 
+#include <cstdint>
 #include <span>
-
-#include <sys/types.h>
 
 namespace ringway::net {
 

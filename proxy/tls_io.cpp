@@ -38,7 +38,8 @@ void Session::read_socket(uv_tcp_t* stream) {
   const ssize_t nread = net::recv_once(reinterpret_cast<uv_stream_t*>(stream), slab);
   if (nread == UV_EAGAIN) return;  // another read took it already
   if (nread < 0) uv_read_stop(reinterpret_cast<uv_stream_t*>(stream));
-  const uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(slab.data()), nread > 0 ? static_cast<unsigned>(nread) : 0);
+  const auto length = nread > 0 ? static_cast<unsigned>(nread) : 0U;
+  const uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(slab.data()), length);
   on_read(stream, nread, &buf);
 }
 
