@@ -436,13 +436,7 @@ class Bench:
         argv = self.wsbench_argv(port, mode, connections, pids, extra)
         self.log("$ " + " ".join(["taskset", "-c", LOAD_CORE] + argv))
         res = subprocess.run(["taskset", "-c", LOAD_CORE] + argv, capture_output=True, text=True, timeout=timeout)
-        self.log(res.stdout.rstrip() + ("\n" + res.stderr.rstrip() if res.stderr.strip() else ""))
-        lines = [l for l in res.stdout.splitlines() if l.startswith("{")]
-        if res.returncode not in (0, 3) or not lines:
-            raise RuntimeError("wsbench exited %d: %s" % (res.returncode, res.stderr.strip()[-500:]))
-        data = json.loads(lines[-1])
-        data["exit"] = res.returncode
-        return data
+        return self.wsbench_report(res.returncode, res.stdout, res.stderr)
 
     def wsbench_background(self, port, mode, connections, pids=(), extra=()):
         """Starts wsbench and returns (Popen, wait_started): call wait_started() to block until the
@@ -468,12 +462,17 @@ class Bench:
 
     def finish_background(self, proc, timeout=120):
         out, err = proc.communicate(timeout=timeout)
+        return self.wsbench_report(proc.returncode, out, err)
+
+    def wsbench_report(self, returncode, out, err):
+        """The JSON report of a finished wsbench (exit 0, or 3: an echo came back wrong), logged;
+        a setup failure, a usage error or no report raises."""
         self.log(out.rstrip() + ("\n" + err.rstrip() if err.strip() else ""))
         lines = [l for l in out.splitlines() if l.startswith("{")]
-        if not lines:
-            raise RuntimeError("wsbench exited %s without a report: %s" % (proc.returncode, err[-500:]))
+        if returncode not in (0, 3) or not lines:
+            raise RuntimeError("wsbench exited %s: %s" % (returncode, err.strip()[-500:]))
         data = json.loads(lines[-1])
-        data["exit"] = proc.returncode
+        data["exit"] = returncode
         return data
 
 
