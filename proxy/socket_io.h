@@ -2,7 +2,8 @@
 // stream, in place of the write(2) and read(2) that libuv makes. The socket calls skip the VFS
 // layer those go through (vfs_write/vfs_read, rw_verify_area, the security hook): in a profile of
 // 100 ping-pong connections that layer was 2.6 % (writes) and 2.3 % (reads) of ringway's CPU per
-// round trip, against HAProxy's and NGINX's sendto/recvfrom. libuv still owns the sockets: it
+// round trip, against HAProxy's and NGINX's sendto/recvfrom. They are made with syscall(2), past
+// glibc's cancellation-point wrappers (socket_io.cpp says why). libuv still owns the sockets: it
 // connects, polls (level-triggered epoll) and closes them, and queues what these cannot send.
 #pragma once
 
