@@ -66,26 +66,10 @@ Session::Session(ListenerState& listener, std::shared_ptr<const Runtime> runtime
 // Cancelled by close() already; a session freed another way must not stay in the worker's wheel.
 Session::~Session() { stop_timer(); }
 
-std::string_view Session::client_ip() const {
-  const std::string_view text(client_text_);
-  return text.substr(0, text.find('\0'));
-}
-
-std::string_view Session::target() const {
-  const size_t separator = client_text_.find('\0');
-  return separator == std::string::npos ? std::string_view() : std::string_view(client_text_).substr(separator + 1);
-}
-
-void Session::set_client_ip(std::string_view ip) {
-  const size_t separator = client_text_.find('\0');
-  client_text_.replace(0, separator == std::string::npos ? client_text_.size() : separator, ip);
-}
-
-void Session::set_target(std::string_view target) {
-  client_text_.resize(client_ip().size());
-  client_text_ += '\0';
-  client_text_ += target;
-}
+std::string_view Session::client_ip() const { return client_text_.first(); }
+std::string_view Session::target() const { return client_text_.second(); }
+void Session::set_client_ip(std::string_view ip) { client_text_.set_first(ip); }
+void Session::set_target(std::string_view target) { client_text_.set_second(target); }
 
 bool Session::accept(uv_stream_t* server) {
   uv_loop_t* loop = worker().loop();

@@ -24,6 +24,7 @@
 #include "proxy/metrics.h"
 #include "proxy/runtime.h"
 #include "proxy/session_list.h"
+#include "proxy/text_pair.h"
 #include "proxy/timer_wheel.h"
 #include "proxy/listener_state.h"
 #include "proxy/ws/frame_tracker.h"
@@ -348,7 +349,7 @@ class Session : private TimerWheel::Entry, private IntrusiveList<Session>::Node 
   // The client's address (text) and, once a request head was read, its target for the access log,
   // in one string: "<ip>" or "<ip>\0<target>" (an address has no NUL). Up to 15 bytes in all they
   // fit in the string itself; longer, they take one heap block for both instead of up to two.
-  std::string client_text_;
+  TextPair client_text_;  // the client's address, then the request target
 
   uv_tcp_t client_{};
   uv_tcp_t backend_{};
