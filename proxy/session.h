@@ -346,10 +346,9 @@ class Session : private TimerWheel::Entry, private IntrusiveList<Session>::Node 
   std::unique_ptr<ClientPolicy> policy_;       // only when a websocket policy is configured
   std::unique_ptr<TlsEnds> tls_;
   std::unique_ptr<InsertFrames> inserts_;  // allocated with ringway's first Close (insert_frame)
-  // The client's address (text) and, once a request head was read, its target for the access log,
-  // in one string: "<ip>" or "<ip>\0<target>" (an address has no NUL). Up to 15 bytes in all they
-  // fit in the string itself; longer, they take one heap block for both instead of up to two.
-  TextPair client_text_;  // the client's address, then the request target
+  // The client's address (text) and, once a request head was read, its target for the access log:
+  // one heap block for both, behind one pointer (proxy/text_pair.h).
+  TextPair client_text_;
 
   uv_tcp_t client_{};
   uv_tcp_t backend_{};
