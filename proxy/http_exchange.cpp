@@ -16,6 +16,7 @@
 //   408 when the client sends no byte of its body for timeouts.handshake.
 #include <algorithm>
 
+#include "proxy/edge_poll.h"
 #include "health/hooks.h"
 #include "proxy/access_log.h"
 #include "proxy/handshake_state.h"
@@ -169,7 +170,7 @@ void Session::forward_request_body(std::string_view bytes) {
     return;
   }
   ex.leftover.append(bytes);
-  uv_read_stop(stream(&client_));  // the next request waits until this response is written
+  net::stop_reading(&client_);  // the next request waits until this response is written
   if (!ex.response_started) arm_timer(TimerPurpose::Response, runtime_->config->timeouts.response.count());
 }
 
@@ -283,12 +284,12 @@ bool Session::on_response_head() {
 void Session::on_exchange_backend_end(int status) {
   HttpExchange& ex = *exchange_;
   if (ex.response_done) {  // after a complete response, while it is being written: not reusable
-    uv_read_stop(stream(&backend_));
+    net::stop_reading(&backend_);
     backend_reusable_ = false;
     ex.backend_keep_alive = false;
     return;
   }
-  uv_read_stop(stream(&backend_));
+  net::stop_reading(&backend_);
   if (ex.response.in_body() && ex.response.finish()) {
     ex.close_after = true;  // a response without length ends at EOF, and so does the connection
     ex.backend_keep_alive = false;

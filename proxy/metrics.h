@@ -130,6 +130,7 @@ struct WorkerMetrics {
   std::array<Counter, 2> go_away;             // connections told to go away: drain, shutdown
   Counter failovers;                          // Close 1012 sent: the backend vanished
   Counter coalesced_sleeps;                   // wakeup coalescing: sleeps instead of blocking
+  Counter edge_triggered;                     // relayed sockets polled edge-triggered (edge_poll.h)
   // Plain HTTP requests that ringway answered itself before any backend got them (400 bad body
   // framing, 405, 502 connect failed, 503), by status class: exposed with pool="" and backend="".
   std::array<Counter, kStatusClassNames.size()> http_local;

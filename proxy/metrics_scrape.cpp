@@ -39,6 +39,7 @@ void WorkerTotals::add(const WorkerMetrics& w) {
   add_all(go_away, w.go_away);
   failovers += w.failovers.get();
   coalesced_sleeps += w.coalesced_sleeps.get();
+  edge_triggered += w.edge_triggered.get();
   add_all(http_local, w.http_local);
 }
 
@@ -259,6 +260,9 @@ std::string render(const Snapshot& s) {
            "Times a worker ran out of work while traffic flowed and slept wakeup_coalescing instead of waiting to be "
            "woken by each arriving segment.");
   w.sample("ringway_wakeup_coalescing_sleeps_total", {}, s.totals.coalesced_sleeps);
+  w.family("ringway_sockets_edge_triggered_total", "counter",
+           "Times a relayed socket that kept exchanging short reads was switched to edge-triggered polling.");
+  w.sample("ringway_sockets_edge_triggered_total", {}, s.totals.edge_triggered);
   return w.take();
 }
 

@@ -21,6 +21,7 @@
 //   ringway_go_away_total{cause=drain|shutdown}        connections told to go away (Close 1001)
 //   ringway_failovers_total                            Close 1012 sent: the backend vanished
 //   ringway_wakeup_coalescing_sleeps_total             workers' sleeps instead of blocking (worker_loop.h)
+//   ringway_sockets_edge_triggered_total               relayed sockets switched to edge-triggered polling
 //   ringway_http_requests_total{pool,backend,code_class=1xx..5xx}  plain HTTP requests (not
 //                                                      upgrades); pool="",backend="": ringway's own answers
 //   ringway_workers                                    gauge: worker threads
@@ -58,6 +59,7 @@ struct WorkerTotals {
   std::array<uint64_t, 2> go_away{};
   uint64_t failovers = 0;
   uint64_t coalesced_sleeps = 0;
+  uint64_t edge_triggered = 0;
   std::array<uint64_t, kStatusClassNames.size()> http_local{};
 
   void add(const WorkerMetrics& worker);

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "proxy/edge_poll.h"
 #include "proxy/client_policy.h"
 #include "proxy/tls/tls_session.h"
 #include "health/hooks.h"
@@ -192,7 +193,7 @@ bool Session::write_raw(Flow& flow, std::span<const uint8_t> bytes, WriteEnd end
     on_write_failed(flow);
     return phase_ == Phase::Relaying || phase_ == Phase::Exchanging;
   }
-  if (!flow.eof) uv_read_stop(stream(from(flow)));  // backpressure: wait for the peer
+  if (!flow.eof) net::stop_reading(from(flow));  // backpressure: wait for the peer
   return true;
 }
 
@@ -258,7 +259,7 @@ void Session::on_flow_ended(Flow& flow, int status) {
   }
   if (flow.eof) return;
   flow.eof = true;
-  uv_read_stop(stream(from(flow)));
+  net::stop_reading(from(flow));
   if (!flow.tracker.at_frame_boundary()) flow.insert_impossible = true;
   if (&flow == &b2c_) {
     if (status != UV_EOF) backend_dead_ = true;
@@ -346,7 +347,7 @@ void Session::finish_client() {
   log_end();
   c2b_.eof = true;      // never read again (resume_reading)
   b2c_.discard = true;  // a backend breaking the rules after its Close writes nowhere
-  uv_read_stop(stream(&client_));
+  net::stop_reading(&client_);
   close_sockets_before_poll();
   start_close_grace();
 }

@@ -1,5 +1,6 @@
 // The handshake half of a session: from accept to the backend's 101 (or to the error answer).
 // The relay half is in relay.cpp.
+#include "proxy/edge_poll.h"
 #include "proxy/session.h"
 
 #include <netinet/in.h>
@@ -229,13 +230,13 @@ void Session::hold_client_bytes(ssize_t nread, const uv_buf_t* buf) {
   if (nread < 0) {
     if (hs.client_end == 0) hs.client_end = static_cast<int>(nread);
     hs.client_reading = false;  // libuv stops reading at an end; an error is told to stop here
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&client_));
+    net::stop_reading(&client_);
     return;
   }
   hs.head.append(buf->base, static_cast<size_t>(nread));
   if (hs.client_reading && hs.head.size() - hs.parse.head.head_length > HandshakeState::kMaxHeldPipelined) {
     hs.client_reading = false;  // bounded: the rest waits in the kernel until the 101
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&client_));
+    net::stop_reading(&client_);
   }
 }
 
@@ -271,7 +272,7 @@ void Session::handle_head() {
   set_target(head.target);
   if (!http::wants_websocket(head)) {
     // A plain request: the next one is not read until this one is answered.
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&client_));
+    net::stop_reading(&client_);
     handle_plain_head();  // plain HTTP (http_exchange.cpp)
     return;
   }
@@ -587,7 +588,7 @@ void Session::linger_client(CloseReason why) {
   auto* req = new uv_shutdown_t;
   req->data = this;
   uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&client_), [](uv_shutdown_t* r, int) { delete r; });
-  uv_read_stop(reinterpret_cast<uv_stream_t*>(&client_));
+  net::stop_reading(&client_);
   uv_read_start(reinterpret_cast<uv_stream_t*>(&client_), SessionCallbacks::alloc,
                 SessionCallbacks::client_read);
   arm_timer(TimerPurpose::Linger, kLingerAfterAnswerMs);
@@ -617,8 +618,8 @@ void Session::close(CloseReason reason) {
   if (!client_finished_) log_end();  // else written when the client was done (finish_client)
   stop_timer();
   // Nothing of this session is read any more; its sockets close once its line is written.
-  uv_read_stop(reinterpret_cast<uv_stream_t*>(&client_));
-  if (backend_open_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&backend_));
+  net::stop_reading(&client_);
+  if (backend_open_) net::stop_reading(&backend_);
   close_sockets_before_poll();
 }
 

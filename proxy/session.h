@@ -144,6 +144,10 @@ class Session : private TimerWheel::Entry, private IntrusiveList<Session>::Node 
     bool close_sent : 1 = false;       // ringway inserted its own Close toward the destination
     bool insert_impossible : 1 = false;  // the source ended mid-frame: no frame of ours can follow
     bool raw : 1 = false;              // tcp mode: bytes pass as they are, the tracker is never fed
+    // Edge-triggered polling of the source (tune_polling): short reads in a row toward it, and how
+    // often a full read turned it back to level triggering (at kMaxLevelReturns it stays there).
+    uint8_t short_reads : 5 = 0;
+    uint8_t level_returns : 3 = 0;
     uint8_t insert_size = 0;  // a frame of ringway's waiting for the next boundary (insert_frame)
     Flow(ws::Direction direction, uint64_t max_message)
         : tracker(direction, max_message),
@@ -184,6 +188,9 @@ class Session : private TimerWheel::Entry, private IntrusiveList<Session>::Node 
 
   // TLS (tls_io.cpp): reads decrypt, plaintext writes encrypt; plain sockets pass straight through.
   void read_socket(uv_tcp_t* stream);  // libuv found it readable: recv into the slab, then on_read
+  // After a relayed read from `stream`: a connection that keeps exchanging short reads gets its
+  // socket polled edge-triggered, and a read that fills the slab turns it back (proxy/edge_poll.h).
+  void tune_polling(uv_tcp_t* stream, bool filled_slab);
   void on_read(uv_tcp_t* stream, ssize_t nread, const uv_buf_t* buf);
   void deliver(uv_tcp_t* stream, ssize_t nread, const uv_buf_t* buf);
   tls::TlsSession* tls_of(const uv_tcp_t* stream) const;

@@ -22,6 +22,7 @@
 #include <limits>
 #include <string>
 
+#include "proxy/edge_poll.h"
 #include "health/hooks.h"
 #include "lb/hash_key.h"
 #include "lb/selector.h"
@@ -63,7 +64,7 @@ void Session::begin_tcp() {
   }
   // Not read until the backend is connected: the kernel holds the client's bytes (after a PROXY
   // header, what came with it in the same read is held in handshake_->head).
-  uv_read_stop(stream(&client_));
+  net::stop_reading(&client_);
   begin_connecting(source_hash(client_ip()));
 }
 
@@ -82,7 +83,7 @@ void Session::on_tcp_client_read(ssize_t nread, const uv_buf_t* buf) {
         handshake_->head.append(buf->base, static_cast<size_t>(nread));
       } else if (nread == UV_EOF && (!client_tls() || client_tls()->handshake_done())) {
         held_client_eof_ = true;
-        uv_read_stop(stream(&client_));
+        net::stop_reading(&client_);
       } else {
         close(nread == UV_EOF ? CloseReason::ClientClosed : CloseReason::ClientError);
       }
@@ -118,7 +119,7 @@ void Session::after_tls_read(uv_tcp_t* tls_stream) {
   if (tls_stream == &client_) {
     if (phase_ != Phase::ClientTls || !client_tls()->handshake_done()) return;
     stop_timer();
-    uv_read_stop(stream(&client_));  // until the backend is connected; what came is held
+    net::stop_reading(&client_);  // until the backend is connected; what came is held
     begin_connecting(source_hash(client_ip()));
     return;
   }
@@ -181,7 +182,7 @@ void Session::relay_raw(Flow& flow, std::span<const uint8_t> bytes) {
 void Session::on_raw_flow_ended(Flow& flow, int status) {
   if (flow.eof) return;
   flow.eof = true;
-  uv_read_stop(stream(from(flow)));
+  net::stop_reading(from(flow));
   const bool from_client = &flow == &c2b_;
   if (status != UV_EOF) {
     // A reset (or a read error): the other side gets a reset too, as if it were connected straight

@@ -3,6 +3,7 @@
 // encrypted and goes out through the same raw path (send at once, then a pending copy with
 // backpressure). So the handshake logic, the relay, frame tracking and limits are one code path for
 // ws:// and wss://, and for plain and TLS backends.
+#include "proxy/edge_poll.h"
 #include "proxy/handshake_state.h"
 #include "proxy/log.h"
 #include "proxy/session.h"
@@ -29,18 +30,43 @@ void Session::deliver(uv_tcp_t* stream, ssize_t nread, const uv_buf_t* buf) {
 
 // Every read lands in the worker's slab; what is not written on at once is copied (relay.cpp). One
 // recv per readiness event: libuv's epoll is level-triggered, so bytes left in the socket bring the
-// loop back. The end (EOF or an error) stops reading before it is delivered, as libuv's own read
-// does, so that it is delivered once.
+// loop back; an edge-triggered socket is one whose reads empty it (tune_polling). The end (EOF or an
+// error) stops reading before it is delivered, as libuv's own read does, so that it is delivered
+// once.
 void Session::read_socket(uv_tcp_t* stream) {
   Worker& w = worker();
   w.count_read();  // wakeup coalescing (proxy/worker_loop.h)
   const std::span<uint8_t> slab = w.read_slab();
   const ssize_t nread = net::recv_once(reinterpret_cast<uv_stream_t*>(stream), slab);
   if (nread == UV_EAGAIN) return;  // another read took it already
-  if (nread < 0) uv_read_stop(reinterpret_cast<uv_stream_t*>(stream));
+  if (nread < 0) net::stop_reading(stream);
   const auto length = nread > 0 ? static_cast<unsigned>(nread) : 0U;
   const uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(slab.data()), length);
   on_read(stream, nread, &buf);
+  if (nread > 0 && phase_ == Phase::Relaying) tune_polling(stream, length == slab.size());
+}
+
+// Edge triggering pays off on a connection that keeps exchanging messages (each report saves epoll a
+// second poll of the socket) and costs one epoll_ctl to enter: it starts after kEdgeAfterReads
+// short reads in a row. A full read may leave bytes behind, which an edge-triggered socket would not
+// report again: back to level triggering, for good once that has happened kMaxLevelReturns times (a
+// stream that keeps filling the slab gains nothing from edges).
+void Session::tune_polling(uv_tcp_t* stream, bool filled_slab) {
+  constexpr uint8_t kEdgeAfterReads = 16;
+  constexpr uint8_t kMaxLevelReturns = 7;
+  Flow& flow = stream == &client_ ? c2b_ : b2c_;
+  if (filled_slab) {
+    flow.short_reads = 0;
+    if (!net::edge_triggered(stream)) return;
+    net::poll_level_triggered(stream);
+    if (flow.level_returns < kMaxLevelReturns) ++flow.level_returns;
+    return;
+  }
+  if (flow.eof || flow.level_returns == kMaxLevelReturns || net::edge_triggered(stream)) return;
+  if (++flow.short_reads < kEdgeAfterReads) return;
+  flow.short_reads = 0;
+  // Not while libuv also waits to write the socket: tried again after the next kEdgeAfterReads.
+  if (net::poll_edge_triggered(stream)) worker().metrics().edge_triggered.add(1);
 }
 
 void Session::on_read(uv_tcp_t* stream, ssize_t nread, const uv_buf_t* buf) {

@@ -1,0 +1,106 @@
+// libuv's uv_read_stop, named before edge_poll.h poisons the name for the session's files.
+#include <uv.h>
+namespace {
+constexpr auto libuv_read_stop = &uv_read_stop;
+}  // namespace
+
+#include "proxy/edge_poll.h"
+
+#include <poll.h>
+#include <sys/epoll.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "proxy/log.h"
+
+namespace ringway::net {
+namespace {
+
+// libuv's callback for stream watchers (uv__stream_io), taken from the first stream edge-polled:
+// every TCP stream has the same one.
+std::atomic<uv__io_cb> libuv_stream_io{nullptr};
+
+// What libuv asks epoll for, for a stream being read and nothing else, while edge-polled.
+constexpr unsigned kEdgeInterest = POLLIN | EPOLLRDHUP;
+
+// libuv queues a watcher whose registration it must rewrite at its next poll (uv__io_start/stop);
+// the queue links of a watcher not queued point at themselves.
+bool queued_by_libuv(const uv__io_t& w) { return w.watcher_queue[0] != static_cast<const void*>(&w.watcher_queue); }
+
+void give_back_to_libuv(uv__io_t& w) {
+  w.cb = libuv_stream_io.load(std::memory_order_relaxed);
+  w.pevents &= ~static_cast<unsigned>(EPOLLRDHUP);
+}
+
+bool modify(uv_loop_t* loop, int fd, unsigned events) {
+  epoll_event event{};
+  event.events = events;
+  event.data.fd = fd;  // as libuv registers it: its poll finds the watcher by fd
+  return epoll_ctl(uv_backend_fd(loop), EPOLL_CTL_MOD, fd, &event) == 0;
+}
+
+void back_to_level(uv_loop_t* loop, uv__io_t& w) {
+  give_back_to_libuv(w);
+  if (w.pevents == 0 || w.fd < 0) return;
+  if (modify(loop, w.fd, w.pevents)) {
+    w.events = w.pevents;
+    return;
+  }
+  // Cannot happen while libuv watches the socket (it removes a socket only once it stopped
+  // watching it); if it did, libuv's next change of interest registers it anew.
+  log::warn("edge-triggered poll: epoll_ctl back to level triggering failed",
+            {{"error", std::string(std::strerror(errno))}});
+}
+
+// The edge-polled stream's watcher callback: the peer's end (or an error) turns the socket back to
+// level triggering before libuv's callback reads it, so that what follows the read is reported.
+void edge_io(uv_loop_t* loop, uv__io_t* w, unsigned events) {
+  if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) back_to_level(loop, *w);
+  libuv_stream_io.load(std::memory_order_relaxed)(loop, w, events);
+}
+
+}  // namespace
+
+bool poll_edge_triggered(uv_tcp_t* stream) {
+  uv__io_t& w = stream->io_watcher;
+  if (w.cb == edge_io && (w.events & EPOLLET) != 0) return true;
+  if (uv_is_closing(reinterpret_cast<const uv_handle_t*>(stream)) != 0 || w.fd < 0) return false;
+  // Being read and nothing else, as registered: no write or connect waits for POLLOUT (it would be
+  // dropped), and no change of libuv's is pending (it would undo this one at its next poll).
+  const unsigned interest = w.pevents & ~static_cast<unsigned>(EPOLLRDHUP);
+  if (interest != POLLIN || w.events != w.pevents || queued_by_libuv(w)) return false;
+  if (!modify(stream->loop, w.fd, kEdgeInterest | EPOLLET)) return false;
+  w.pevents = kEdgeInterest;
+  // EPOLLET in what libuv believes registered: it never equals libuv's interest, so any change libuv
+  // makes rewrites the registration (level-triggered), and edge_triggered() sees it.
+  w.events = kEdgeInterest | EPOLLET;
+  if (w.cb != edge_io) {
+    libuv_stream_io.store(w.cb, std::memory_order_relaxed);
+    w.cb = edge_io;
+  }
+  return true;
+}
+
+void poll_level_triggered(uv_tcp_t* stream) {
+  uv__io_t& w = stream->io_watcher;
+  if (w.cb != edge_io) return;
+  back_to_level(stream->loop, w);
+}
+
+bool edge_triggered(const uv_tcp_t* stream) {
+  const uv__io_t& w = stream->io_watcher;
+  return w.cb == edge_io && (w.events & EPOLLET) != 0;
+}
+
+void stop_reading(uv_tcp_t* stream) {
+  uv__io_t& w = stream->io_watcher;
+  // libuv's read stop then clears POLLIN, the last bit, and drops the watcher; epoll keeps the old
+  // registration until libuv removes it (its next report of the socket) or registers it anew.
+  if (w.cb == edge_io) give_back_to_libuv(w);
+  libuv_read_stop(reinterpret_cast<uv_stream_t*>(stream));
+}
+
+}  // namespace ringway::net
