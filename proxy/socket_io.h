@@ -4,7 +4,8 @@
 // 100 ping-pong connections that layer was 2.6 % (writes) and 2.3 % (reads) of ringway's CPU per
 // round trip, against HAProxy's and NGINX's sendto/recvfrom. They are made with syscall(2), past
 // glibc's cancellation-point wrappers (socket_io.cpp says why). libuv still owns the sockets: it
-// connects, polls (level-triggered epoll) and closes them, and queues what these cannot send.
+// connects, polls (level-triggered epoll, edge-triggered for a busy relay: edge_poll.h) and closes
+// them, and queues what these cannot send.
 #pragma once
 
 #include <sys/types.h>

@@ -9,7 +9,8 @@ of ringway's sockets to be edge-polled (ringway_sockets_edge_triggered_total say
 ends that way, from the backend and from the client, with and without a Close frame. Then the
 transitions: a flood that fills ringway's read slab (back to level triggering) and stalls the reader
 (reading stops for backpressure and resumes), followed by more round trips and the same hard end;
-and a python3-websockets client through wsecho with messages below and above the slab's size."""
+`mode: tcp`, whose relay is the same; and a python3-websockets client through wsecho with messages
+below and above the slab's size."""
 
 import asyncio
 import socket
@@ -21,6 +22,7 @@ import unittest
 import websockets
 
 import harness as h
+import tcp_helpers as tcp
 from test_limits_helpers import RecordingBackend, metric
 
 EDGE = "ringway_sockets_edge_triggered_total"
@@ -37,6 +39,30 @@ def send_with_fin(sock, data):
     """`data` and the FIN in one segment: corked by MSG_MORE, the shutdown sends both at once."""
     sock.send(data, socket.MSG_MORE)
     sock.shutdown(socket.SHUT_WR)
+
+
+def echo_until(conn, actions):
+    """A backend's loop: echoes data frames; a frame whose payload is a key of `actions` runs that
+    action instead, and the loop ends when the action returns True (or the connection ends)."""
+    while True:
+        f = conn.read_frame()
+        if f is None or f.opcode == h.OP_CLOSE:
+            return
+        action = actions.get(f.payload)
+        if action is None:
+            conn.send(h.encode_frame(f.opcode, f.payload, mask=False))
+        elif action():
+            return
+
+
+def end_with_fin(conn, close):
+    """The backend's last message (and a Close 1000 with `close`) and its FIN in one segment; then
+    reads what comes until the end. True: the backend's loop is over."""
+    last = h.encode_frame(h.OP_TEXT, b"last", mask=False)
+    send_with_fin(conn.sock, last + (h.encode_frame(h.OP_CLOSE, h.close_payload(1000), mask=False) if close else b""))
+    while conn.read_frame() is not None:
+        pass
+    return True
 
 
 def read_data_frame(reader):
@@ -85,19 +111,7 @@ class EdgePoll(h.IntegrationTestCase):
 
     def test_backend_ends_right_behind_its_last_message(self):
         """Last message + Close + FIN from the backend in one segment: the client gets all three."""
-        def script(conn):
-            while True:
-                f = conn.read_frame()
-                if f is None or f.opcode == h.OP_CLOSE:
-                    return
-                if f.payload == b"bye":
-                    send_with_fin(conn.sock, h.encode_frame(h.OP_TEXT, b"last", mask=False)
-                                  + h.encode_frame(h.OP_CLOSE, h.close_payload(1000), mask=False))
-                    conn.read_frame()  # the client's Close answer, then ringway's end
-                    return
-                conn.send(h.encode_frame(f.opcode, f.payload, mask=False))
-
-        rw = self.start(script)
+        rw = self.start(lambda conn: echo_until(conn, {b"bye": lambda: end_with_fin(conn, close=True)}))
         for n in range(CONNECTIONS):
             sock, reader = self.open_ws(rw)
             with sock:
@@ -115,18 +129,7 @@ class EdgePoll(h.IntegrationTestCase):
 
     def test_backend_fin_without_close_behind_its_last_message(self):
         """Last message + FIN (no Close) from the backend: the client gets the message, then 1012."""
-        def script(conn):
-            while True:
-                f = conn.read_frame()
-                if f is None:
-                    return
-                if f.payload == b"bye":
-                    send_with_fin(conn.sock, h.encode_frame(h.OP_TEXT, b"last", mask=False))
-                    conn.read_frame()
-                    return
-                conn.send(h.encode_frame(f.opcode, f.payload, mask=False))
-
-        rw = self.start(script)
+        rw = self.start(lambda conn: echo_until(conn, {b"bye": lambda: end_with_fin(conn, close=False)}))
         for n in range(CONNECTIONS):
             sock, reader = self.open_ws(rw)
             with sock:
@@ -163,28 +166,18 @@ class EdgePoll(h.IntegrationTestCase):
         frame_size = 1024 * 1024
         frames = FLOOD // frame_size
 
-        def script(conn):
-            while True:
-                f = conn.read_frame()
-                if f is None or f.opcode == h.OP_CLOSE:
-                    return
-                if f.payload == b"stall":
-                    time.sleep(1.0)  # the client's flood piles up behind ringway meanwhile
-                    for i in range(frames):
-                        g = conn.read_frame()
-                        if g is None or len(g.payload) != frame_size or g.payload[:4] != struct.pack("!I", i):
-                            conn.send(h.encode_frame(h.OP_TEXT, f"bad flood frame {i}".encode(), mask=False))
-                            return
-                    conn.send(h.encode_frame(h.OP_TEXT, b"flood ok", mask=False))
-                elif f.payload == b"bye":
-                    send_with_fin(conn.sock, h.encode_frame(h.OP_TEXT, b"last", mask=False)
-                                  + h.encode_frame(h.OP_CLOSE, h.close_payload(1000), mask=False))
-                    conn.read_frame()
-                    return
-                else:
-                    conn.send(h.encode_frame(f.opcode, f.payload, mask=False))
+        def take_flood(conn):
+            time.sleep(1.0)  # the client's flood piles up behind ringway meanwhile
+            for i in range(frames):
+                g = conn.read_frame()
+                if g is None or len(g.payload) != frame_size or g.payload[:4] != struct.pack("!I", i):
+                    conn.send(h.encode_frame(h.OP_TEXT, f"bad flood frame {i}".encode(), mask=False))
+                    return True
+            conn.send(h.encode_frame(h.OP_TEXT, b"flood ok", mask=False))
+            return False
 
-        rw = self.start(script)
+        rw = self.start(lambda conn: echo_until(conn, {b"stall": lambda: take_flood(conn),
+                                                       b"bye": lambda: end_with_fin(conn, close=True)}))
         sock, reader = self.open_ws(rw)
         with sock:
             ping_pong(self, sock, reader, tag="a")
@@ -224,6 +217,27 @@ class EdgePoll(h.IntegrationTestCase):
 
         h.run(go())
         self.assertGreaterEqual(metric(rw, EDGE), 2)
+
+
+class EdgePollTcpMode(tcp.TcpCase):
+    def test_tcp_mode_client_fin_behind_its_last_bytes(self):
+        """mode: tcp relays the same way: after round trips, the client's last bytes and FIN in one
+        segment reach tcpecho, whose trailer (sent once it saw the EOF) and end come back."""
+        echo = self.start_echo("t1")
+        rw = self.start_tcp_ringway([h.pool("tcp", [echo])], top={"workers": 1})
+        sent = 0
+        with tcp.connect(rw.port) as sock:
+            for i in range(ROUND_TRIPS):
+                payload = f"r{i:04d}".encode()
+                sock.sendall(payload)
+                sent += len(payload)
+                self.assertEqual(h.read_exact(sock, len(payload))[0], payload, f"round trip {i}")
+            self.assertGreaterEqual(metric(rw, EDGE), 2)
+            send_with_fin(sock, b"last")
+            sent += 4
+            data, how = h.read_until_eof(sock)
+            self.assertEqual((data, how), (b"last" + tcp.trailer("t1", sent), "eof"),
+                             "the client's FIN behind its last bytes never reached the backend")
 
 
 if __name__ == "__main__":
