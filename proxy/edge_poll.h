@@ -31,8 +31,9 @@
 // uv_read_stop itself (uv_close is safe: libuv's close clears every bit).
 //
 // This leans on libuv 1.x's Unix watcher (uv__io_t, declared in uv/unix.h) and on how its epoll
-// backend uses it (src/unix/epoll.c, linux-core.c before 1.45): a libuv that changed either would
-// need this file changed. tests/integration/test_edge_poll.py drives every transition.
+// backend uses it (src/unix/epoll.c in 1.44): a libuv that changed either would need this file
+// changed, so with any libuv but 1.44 (checked at run time, uv_version) sockets stay
+// level-triggered. tests/integration/test_edge_poll.py drives every transition.
 #pragma once
 
 #include <uv.h>
