@@ -11,6 +11,7 @@ constexpr auto libuv_read_stop = &uv_read_stop;
 
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <string>
 
@@ -64,9 +65,24 @@ void back_to_level(uv_loop_t* loop, uv__io_t& w) {
             {{"error", std::string(std::strerror(errno))}});
 }
 
+uv_stream_t* stream_of(uv__io_t* w) {
+  return reinterpret_cast<uv_stream_t*>(reinterpret_cast<char*>(w) - offsetof(uv_stream_t, io_watcher));
+}
+
 // The edge-polled stream's watcher callback: the peer's end (or an error) turns the socket back to
 // level triggering before libuv's callback reads it, so that what follows the read is reported.
+//
+// Bytes alone (the event of every message) skip libuv's callback: for a stream that is being read
+// (POLLIN in libuv's interest) and nothing else, uv__stream_io comes down to uv__read, which asks the
+// alloc callback for a buffer, and a session's declines (SessionCallbacks::alloc), so the read
+// callback gets UV_ENOBUFS: called here directly, as libuv would.
 void edge_io(uv_loop_t* loop, uv__io_t* w, unsigned events) {
+  if (events == POLLIN && w->pevents == kEdgeInterest) {
+    uv_stream_t* stream = stream_of(w);
+    const uv_buf_t none = uv_buf_init(nullptr, 0);
+    stream->read_cb(stream, UV_ENOBUFS, &none);
+    return;
+  }
   if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) back_to_level(loop, *w);
   libuv_stream_io.load(std::memory_order_relaxed)(loop, w, events);
 }

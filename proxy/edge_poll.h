@@ -42,7 +42,9 @@ namespace ringway::net {
 
 // Registers `stream` edge-triggered. Only while libuv polls it for reading alone and nothing of
 // libuv's is waiting to change that (false otherwise: nothing changed), and only right after a read
-// that emptied the socket. true if it is edge-triggered now.
+// that emptied the socket. true if it is edge-triggered now. Only for a stream whose alloc
+// callback declines every read (a session's, SessionCallbacks::alloc): the report of bytes alone
+// goes straight to its read callback with UV_ENOBUFS, as libuv's own read would deliver it.
 bool poll_edge_triggered(uv_tcp_t* stream);
 
 // Back to libuv's level-triggered registration now (one epoll_ctl). Nothing if it is not edge-polled.

@@ -22,8 +22,11 @@ ssize_t sys_recv(int fd, void* into, size_t length, int flags) {
   return syscall(SYS_recvfrom, fd, into, length, flags, nullptr, nullptr);
 }
 
+// What uv_fileno answers, read from the stream's watcher (uv/unix.h) without its checks of the handle
+// type, once per send and recv: libuv sets the descriptor to -1 as it closes the socket (uv_close).
 int fd_of(uv_stream_t* stream, uv_os_fd_t& fd) {
-  return uv_fileno(reinterpret_cast<const uv_handle_t*>(stream), &fd);  // UV_EBADF once closing
+  fd = stream->io_watcher.fd;
+  return fd < 0 ? UV_EBADF : 0;
 }
 
 }  // namespace
