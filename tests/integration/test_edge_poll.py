@@ -155,6 +155,7 @@ class EdgePoll(h.IntegrationTestCase):
                 conn = self.backend.wait_conn(n)
                 self.assertTrue(conn.ended.wait(h.budget(h.IO_TIMEOUT)),
                                 f"connection {n}: the backend never saw the client's end")
+                self.assertEqual(conn.how_ended, "eof", f"connection {n}")
                 got = [(f.opcode, f.payload) for f in conn.snapshot()]
                 want = [(h.OP_TEXT, b"last")] + ([(h.OP_CLOSE, h.close_payload(1000))] if with_close else [])
                 self.assertEqual(got[-len(want):], want, f"connection {n}")
