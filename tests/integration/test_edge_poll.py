@@ -9,17 +9,17 @@ of ringway's sockets to be edge-polled (ringway_sockets_edge_triggered_total say
 ends that way, from the backend and from the client, with and without a Close frame. Then the
 transitions: a flood that fills ringway's read slab (back to level triggering) and stalls the reader
 (reading stops for backpressure and resumes), followed by more round trips and the same hard end;
-`mode: tcp`, whose relay is the same; and a python3-websockets client through wsecho with messages
-below and above the slab's size."""
+`mode: tcp`, whose relay is the same; a python3-websockets client through wsecho with messages
+below and above the slab's size; and a shutdown, whose Close 1001 must reach every edge-polled
+connection."""
 
 import asyncio
+import signal
 import socket
 import struct
 import threading
 import time
 import unittest
-
-import websockets
 
 import harness as h
 import tcp_helpers as tcp
@@ -218,6 +218,32 @@ class EdgePoll(h.IntegrationTestCase):
 
         h.run(go())
         self.assertGreaterEqual(metric(rw, EDGE), 2)
+
+    def test_shutdown_sends_1001_to_edge_polled_websockets(self):
+        """SIGTERM with every socket edge-polled: each python3-websockets client gets Close 1001 and
+        ringway exits 0 (ringway's own Close frames and the ends that follow are not lost either)."""
+        echo = self.start_backend("e1")
+        rw = self.start_ringway([h.pool("echo", [echo])],
+                                top={"workers": 1, "shutdown": {"delay": "0s", "drain_timeout": "3s"}})
+        n = 10
+
+        async def go():
+            conns = [await h.ws_connect(rw, f"/drain/{i}") for i in range(n)]
+            for ws in conns:
+                for j in range(ROUND_TRIPS):
+                    await ws.send(f"m{j}")
+                    self.assertEqual(await ws.recv(), f"m{j}")
+            edge = await asyncio.to_thread(metric, rw, EDGE)
+            rw.proc.send_signal(signal.SIGTERM)
+            for ws in conns:
+                await asyncio.wait_for(ws.wait_closed(), h.budget(h.IO_TIMEOUT * 2))
+            rc = await asyncio.to_thread(rw.wait_exit, h.budget(h.IO_TIMEOUT * 2))
+            return edge, [ws.close_code for ws in conns], rc
+
+        edge, codes, rc = h.run(go())
+        self.assertGreaterEqual(edge, 2 * n)
+        self.assertEqual(codes, [1001] * n)
+        self.assertEqual(rc, 0)
 
 
 class EdgePollTcpMode(tcp.TcpCase):
