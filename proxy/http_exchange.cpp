@@ -16,9 +16,9 @@
 //   408 when the client sends no byte of its body for timeouts.handshake.
 #include <algorithm>
 
-#include "proxy/edge_poll.h"
 #include "health/hooks.h"
 #include "proxy/access_log.h"
+#include "proxy/edge_poll.h"
 #include "proxy/handshake_state.h"
 #include "proxy/http/affinity_cookie.h"
 #include "proxy/http/hop_by_hop.h"

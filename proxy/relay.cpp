@@ -10,10 +10,10 @@
 #include <algorithm>
 #include <cstring>
 
-#include "proxy/edge_poll.h"
 #include "proxy/client_policy.h"
 #include "proxy/tls/tls_session.h"
 #include "health/hooks.h"
+#include "proxy/edge_poll.h"
 #include "proxy/handshake_state.h"
 #include "proxy/log.h"
 #include "proxy/session.h"

@@ -1,6 +1,5 @@
 // The handshake half of a session: from accept to the backend's 101 (or to the error answer).
 // The relay half is in relay.cpp.
-#include "proxy/edge_poll.h"
 #include "proxy/session.h"
 
 #include <netinet/in.h>
@@ -15,6 +14,7 @@
 #include "lb/hash_key.h"
 #include "lb/selector.h"
 #include "proxy/access_log.h"
+#include "proxy/edge_poll.h"
 #include "proxy/handshake_state.h"
 #include "proxy/http_exchange.h"
 #include "proxy/tls/tls_session.h"

@@ -22,10 +22,10 @@
 #include <limits>
 #include <string>
 
-#include "proxy/edge_poll.h"
 #include "health/hooks.h"
 #include "lb/hash_key.h"
 #include "lb/selector.h"
+#include "proxy/edge_poll.h"
 #include "proxy/handshake_state.h"
 #include "proxy/log.h"
 #include "proxy/session.h"

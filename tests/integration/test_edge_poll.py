@@ -109,9 +109,11 @@ class EdgePoll(h.IntegrationTestCase):
         self.assertGreaterEqual(metric(rw, EDGE), at_least,
                                 "ringway never polled these sockets edge-triggered: the test proves nothing")
 
-    def test_backend_ends_right_behind_its_last_message(self):
-        """Last message + Close + FIN from the backend in one segment: the client gets all three."""
-        rw = self.start(lambda conn: echo_until(conn, {b"bye": lambda: end_with_fin(conn, close=True)}))
+    def backend_ends_behind_its_last_message(self, close, check_end):
+        """On CONNECTIONS edge-polled connections, the backend answers "bye" with its last message
+        (and a Close 1000 with `close`) and its FIN in one segment; the client reads "last", then
+        check_end(sock, reader, n) checks what follows."""
+        rw = self.start(lambda conn: echo_until(conn, {b"bye": lambda: end_with_fin(conn, close=close)}))
         for n in range(CONNECTIONS):
             sock, reader = self.open_ws(rw)
             with sock:
@@ -119,27 +121,28 @@ class EdgePoll(h.IntegrationTestCase):
                 if n == 0:
                     self.assert_edge_polled(rw, 2)
                 sock.sendall(text(b"bye"))
-                f = read_data_frame(reader)
-                self.assertEqual(f.payload, b"last", f"connection {n}")
-                f = reader.read_frame()
-                self.assertEqual((f.opcode, f.close_code), (h.OP_CLOSE, 1000), f"connection {n}")
-                # No Close answer: only the backend's FIN, passed on, ends the client's side now.
-                self.assertTrue(read_eof(sock), f"connection {n}: ringway never passed the backend's FIN on")
+                self.assertEqual(read_data_frame(reader).payload, b"last", f"connection {n}")
+                check_end(sock, reader, n)
         self.assert_edge_polled(rw, 2 * CONNECTIONS)
+
+    def test_backend_ends_right_behind_its_last_message(self):
+        """Last message + Close + FIN from the backend in one segment: the client gets all three."""
+        def check_end(sock, reader, n):
+            f = reader.read_frame()
+            self.assertEqual((f.opcode, f.close_code), (h.OP_CLOSE, 1000), f"connection {n}")
+            # No Close answer: only the backend's FIN, passed on, ends the client's side now.
+            self.assertTrue(read_eof(sock), f"connection {n}: ringway never passed the backend's FIN on")
+
+        self.backend_ends_behind_its_last_message(True, check_end)
 
     def test_backend_fin_without_close_behind_its_last_message(self):
         """Last message + FIN (no Close) from the backend: the client gets the message, then 1012."""
-        rw = self.start(lambda conn: echo_until(conn, {b"bye": lambda: end_with_fin(conn, close=False)}))
-        for n in range(CONNECTIONS):
-            sock, reader = self.open_ws(rw)
-            with sock:
-                ping_pong(self, sock, reader)
-                sock.sendall(text(b"bye"))
-                self.assertEqual(read_data_frame(reader).payload, b"last", f"connection {n}")
-                f = reader.read_frame()
-                self.assertEqual((f.opcode, f.close_code), (h.OP_CLOSE, 1012),
-                                 f"connection {n}: the backend's FIN behind its last bytes was lost")
-        self.assert_edge_polled(rw, 2 * CONNECTIONS)
+        def check_end(_sock, reader, n):
+            f = reader.read_frame()
+            self.assertEqual((f.opcode, f.close_code), (h.OP_CLOSE, 1012),
+                             f"connection {n}: the backend's FIN behind its last bytes was lost")
+
+        self.backend_ends_behind_its_last_message(False, check_end)
 
     def test_client_ends_right_behind_its_last_message(self):
         """Last message + FIN from the client in one segment, with a Close frame and without: the
